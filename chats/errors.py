@@ -1,0 +1,5 @@
+from convoproject.rpc.errors import NotFound
+
+
+class ChatNotFound(NotFound):
+    detail = "Chat not found"

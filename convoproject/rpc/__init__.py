@@ -1,0 +1,1 @@
+"""The RPC protocol both services share: routing, body parsing, errors, auth."""

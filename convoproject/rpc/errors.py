@@ -1,0 +1,142 @@
+"""The contract's errors (CONTRACT 2) as typed exceptions, and the one place
+that turns any error into the micro envelope
+
+    {"id": "MISSING_TOPIC", "code": 400, "detail": "Missing Topic", "status": "Bad Request"}
+"""
+
+import logging
+from http import HTTPStatus
+
+from django.http import JsonResponse
+from rest_framework import exceptions as drf
+
+logger = logging.getLogger("convoproject.rpc")
+
+
+class RpcError(Exception):
+    """An error the contract names: raise it anywhere, the envelope follows."""
+
+    id = "INTERNAL_SERVER_ERROR"
+    code = 500
+    detail = "The server could not answer this request."
+
+    def __init__(self, detail=None, *, id=None):
+        if detail is not None:
+            self.detail = detail
+        if id is not None:
+            self.id = id
+        super().__init__(self.detail)
+
+
+class BadRequest(RpcError):
+    id, code = "BAD_REQUEST", 400
+
+
+class MissingField(RpcError):
+    """A required field is absent, null or blank: MISSING_GROUP_ID and friends."""
+
+    code = 400
+
+    def __init__(self, id, detail):
+        super().__init__(detail, id=id)
+
+
+class InvalidLimit(RpcError):
+    id, code = "INVALID_LIMIT", 400
+
+
+class InvalidTimestamp(RpcError):
+    id, code = "INVALID_TIMESTAMP", 400
+
+
+class TooLong(RpcError):
+    id, code = "TOO_LONG", 400
+
+
+class TooManyIds(RpcError):
+    id, code = "TOO_MANY_IDS", 400
+
+
+class Unauthorized(RpcError):
+    id, code, detail = "UNAUTHORIZED", 401, "Missing, unknown or revoked credentials"
+
+
+class Forbidden(RpcError):
+    id, code = "FORBIDDEN", 403
+
+
+class NotAMember(RpcError):
+    id, code, detail = "NOT_A_MEMBER", 403, "The author is not a member of this chat"
+
+
+class NotFound(RpcError):
+    id, code, detail = "NOT_FOUND", 404, "Not found"
+
+
+class MethodNotAllowed(RpcError):
+    id, code, detail = "METHOD_NOT_ALLOWED", 405, "Only POST is allowed"
+
+
+class PayloadTooLarge(RpcError):
+    id, code, detail = (
+        "PAYLOAD_TOO_LARGE",
+        413,
+        "The request body is larger than 1 MiB (1048576 bytes)",
+    )
+
+
+class InternalError(RpcError):
+    pass
+
+
+def envelope(error):
+    """The JSON response for an RpcError."""
+    response = JsonResponse(
+        {
+            "id": error.id,
+            "code": error.code,
+            "detail": str(error.detail),
+            "status": HTTPStatus(error.code).phrase,
+        },
+        status=error.code,
+    )
+    if error.code == 405:
+        response["Allow"] = "POST"
+    return response
+
+
+# DRF raises its own exceptions for authentication and permission failures;
+# each maps to the contract's error of the same meaning.
+_FROM_DRF = {
+    drf.NotAuthenticated: Unauthorized,
+    drf.AuthenticationFailed: Unauthorized,
+    drf.PermissionDenied: Forbidden,
+    drf.MethodNotAllowed: MethodNotAllowed,
+    drf.NotFound: NotFound,
+    drf.ParseError: BadRequest,
+}
+
+
+def as_rpc_error(exc):
+    if isinstance(exc, RpcError):
+        return exc
+    for drf_class, rpc_class in _FROM_DRF.items():
+        if isinstance(exc, drf_class):
+            detail = exc.detail if isinstance(exc.detail, str) else None
+            return rpc_class(detail)
+    if isinstance(exc, drf.APIException):
+        error = RpcError(str(exc.detail), id=exc.default_code.upper())
+        error.code = exc.status_code
+        return error
+    return None
+
+
+def drf_exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: every error raised inside an RPC view."""
+    error = as_rpc_error(exc)
+    if error is None:
+        return None  # a crash: ErrorEnvelopeMiddleware logs it and answers 500
+    response = envelope(error)
+    if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response

@@ -1,0 +1,40 @@
+"""API keys: made, found and revoked here; the management commands, admin and
+the request authentication all call these functions."""
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ApiKey, Namespace
+
+KEY_PREFIX = "cvk_"
+
+
+def digest_of(raw_key):
+    return hashlib.sha256(raw_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@transaction.atomic
+def create_api_key(namespace_name):
+    """Create a key for the namespace (made if missing). Returns (ApiKey, raw key);
+    the raw key exists only in this return value."""
+    namespace, _ = Namespace.objects.get_or_create(name=namespace_name)
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(namespace=namespace, prefix=raw_key[:12], digest=digest_of(raw_key))
+    return api_key, raw_key
+
+
+def find_active_key(raw_key):
+    """The active ApiKey (with its namespace) for a raw key, or None. One query."""
+    return ApiKey.objects.select_related("namespace").filter(digest=digest_of(raw_key), revoked_at__isnull=True).first()
+
+
+def revoke_api_key(raw_key):
+    """Revoke a key; returns the ApiKey, or None if there is no such key."""
+    api_key = ApiKey.objects.select_related("namespace").filter(digest=digest_of(raw_key)).first()
+    if api_key is not None and api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key

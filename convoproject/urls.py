@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import path
+
+import chats.views
+import streams.views
+from convoproject.rpc.views import UNKNOWN_RPC_ROUTE, rpc_routes
+
+urlpatterns = [
+    *rpc_routes("Streams", streams.views.RPCS),
+    *rpc_routes("Chats", chats.views.RPCS),
+    UNKNOWN_RPC_ROUTE,
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "convoproject.rpc.handlers.bad_request"
+handler403 = "convoproject.rpc.handlers.permission_denied"
+handler404 = "convoproject.rpc.handlers.not_found"
+handler500 = "convoproject.rpc.handlers.server_error"

@@ -1,0 +1,5 @@
+from convoproject.rpc.errors import NotFound
+
+
+class ConversationNotFound(NotFound):
+    detail = "Conversation not found"

@@ -1,0 +1,77 @@
+from rest_framework import serializers
+
+from convoproject.messaging import message_serializer
+from convoproject.rpc import fields
+
+from .models import Conversation, Message
+
+MISSING_ID = ("MISSING_ID", "Missing ID")
+MISSING_GROUP_ID = ("MISSING_GROUP_ID", "Missing GroupID")
+MISSING_TOPIC = ("MISSING_TOPIC", "Missing Topic")
+MISSING_AUTHOR_ID = ("MISSING_AUTHOR_ID", "Missing Author ID")
+MISSING_TEXT = ("MISSING_TEXT", "Missing text")
+MISSING_CONVERSATION_ID = ("MISSING_CONVERSATION_ID", "Missing Conversation ID")
+MISSING_CONVERSATION_IDS = (
+    "MISSING_CONVERSATION_IDS",
+    "One or more Conversation IDs are required",
+)
+
+TOPIC_MAX = 255
+TEXT_MAX = 10_000
+
+
+# ---------------------------------------------------------------- responses
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    created_at = fields.TimestampOut()
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "group_id", "topic", "created_at"]
+
+
+MessageSerializer = message_serializer(Message)
+
+
+# ---------------------------------------------------------------- requests, fields in validation order
+
+
+class CreateConversationRequest(serializers.Serializer):
+    group_id = fields.ClientId(missing=MISSING_GROUP_ID, wrapped=True)
+    topic = fields.Text(max_length=TOPIC_MAX, missing=MISSING_TOPIC)
+
+
+class ReadConversationRequest(serializers.Serializer):
+    id = fields.RowId(missing=MISSING_ID)
+    group_id = fields.ClientId(wrapped=True)
+
+
+class UpdateConversationRequest(serializers.Serializer):
+    id = fields.RowId(missing=MISSING_ID)
+    topic = fields.Text(max_length=TOPIC_MAX, missing=MISSING_TOPIC)
+
+
+class DeleteConversationRequest(serializers.Serializer):
+    id = fields.RowId(missing=MISSING_ID)
+
+
+class ListConversationsRequest(serializers.Serializer):
+    group_id = fields.ClientId(missing=MISSING_GROUP_ID, wrapped=True)
+
+
+class CreateMessageRequest(serializers.Serializer):
+    author_id = fields.ClientId(missing=MISSING_AUTHOR_ID)
+    conversation_id = fields.RowId(missing=MISSING_CONVERSATION_ID)
+    text = fields.Text(max_length=TEXT_MAX, missing=MISSING_TEXT)
+
+
+class ListMessagesRequest(serializers.Serializer):
+    conversation_id = fields.RowId(missing=MISSING_CONVERSATION_ID)
+    sent_before = fields.Timestamp()
+    limit = fields.Limit()
+
+
+class RecentMessagesRequest(serializers.Serializer):
+    conversation_ids = fields.RowIdList(missing=MISSING_CONVERSATION_IDS)
+    limit_per_conversation = fields.Limit()
