@@ -99,6 +99,7 @@ def envelope(error):
             "status": HTTPStatus(error.code).phrase,
         },
         status=error.code,
+        json_dumps_params={"separators": (",", ":")},
     )
     if error.code == 405:
         response["Allow"] = "POST"

@@ -21,9 +21,7 @@ def create_api_key(namespace_name):
     """Create a key for the namespace (made if missing). Returns (ApiKey, raw key);
     the raw key exists only in this return value."""
     namespace, _ = Namespace.objects.get_or_create(name=namespace_name)
-    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey.objects.create(namespace=namespace, prefix=raw_key[:12], digest=digest_of(raw_key))
-    return api_key, raw_key
+    return new_key_for(namespace)
 
 
 def find_active_key(raw_key):
@@ -31,10 +29,22 @@ def find_active_key(raw_key):
     return ApiKey.objects.select_related("namespace").filter(digest=digest_of(raw_key), revoked_at__isnull=True).first()
 
 
-def revoke_api_key(raw_key):
-    """Revoke a key; returns the ApiKey, or None if there is no such key."""
-    api_key = ApiKey.objects.select_related("namespace").filter(digest=digest_of(raw_key)).first()
-    if api_key is not None and api_key.revoked_at is None:
+def new_key_for(namespace):
+    """Create a key for an existing Namespace. Returns (ApiKey, raw key)."""
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(namespace=namespace, prefix=raw_key[:12], digest=digest_of(raw_key))
+    return api_key, raw_key
+
+
+def revoke(api_key):
+    """Revoke an ApiKey: refused from the next request on (keys are not cached)."""
+    if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
     return api_key
+
+
+def revoke_api_key(raw_key):
+    """Revoke a key given as text; returns the ApiKey, or None if there is no such key."""
+    api_key = ApiKey.objects.select_related("namespace").filter(digest=digest_of(raw_key)).first()
+    return revoke(api_key) if api_key is not None else None

@@ -38,7 +38,8 @@ class Command(BaseCommand):
                     f"  API key for namespace {DEV_NAMESPACE!r}: {raw_key}",
                     f"  Admin:   http://127.0.0.1:8000/admin/  user {username!r}, password {password!r}",
                     "  Try:     curl -s http://127.0.0.1:8000/protobuf/Streams/CreateConversation \\",
-                    f'             -H \'Authorization: Bearer {raw_key}\' -d \'{{"group_id": "g1", "topic": "Hello"}}\'',
+                    f"             -H 'Authorization: Bearer {raw_key}'"
+                    + """ -d '{"group_id": "g1", "topic": "Hello"}'""",
                     "",
                 ]
             )
