@@ -7,6 +7,7 @@ localhost, which is what `make run` and the conformance suite expect.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -90,6 +91,10 @@ def database_from_env():
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+        # The test database is a file, not Django's in-memory default, so that
+        # the concurrency tests' forked processes can open it; one per test
+        # run, so that runs side by side do not share it.
+        config["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"convo-test-{os.getpid()}.sqlite3")}
     else:
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     return config

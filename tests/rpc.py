@@ -12,7 +12,8 @@ class Rpc:
         self.client, self.key, self.namespace = client, key, namespace
 
     def post(self, rpc, body=None, *, raw=None, content_type="application/json", headers=None, method="post"):
-        """`rpc` is "Streams/CreateConversation" or a full path."""
+        """`rpc` is "Streams/CreateConversation" or a full path. (A request without
+        any Content-Type needs client.request: see test_protocol.send.)"""
         path = rpc if rpc.startswith("/") else f"/protobuf/{rpc}"
         data = raw if raw is not None else (b"" if body is None else json.dumps(body))
         extra = {}
@@ -22,8 +23,7 @@ class Rpc:
             extra["HTTP_MICRO_NAMESPACE"] = self.namespace
         for name, value in (headers or {}).items():
             extra["HTTP_" + name.upper().replace("-", "_")] = value
-        kwargs = {"content_type": content_type} if content_type is not None else {}
-        return getattr(self.client, method)(path, data, **kwargs, **extra)
+        return getattr(self.client, method)(path, data, content_type=content_type, **extra)
 
     def ok(self, rpc, body=None, **kwargs):
         response = self.post(rpc, body, **kwargs)
