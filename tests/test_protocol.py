@@ -401,3 +401,19 @@ def test_success_responses_are_json_objects(api):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert isinstance(json.loads(response.content), dict)
+
+
+# -------------------------------------------------------------------- outside the RPCs
+
+
+@pytest.mark.parametrize("path", ["/nothing-here", "/admin/no_such_app/nothing/"])
+def test_a_missing_page_outside_the_rpcs_is_a_404_envelope(admin_client, path):
+    # Admin raises Http404 itself: it must stay a 404, not become a crash.
+    assert_envelope(admin_client.get(path), 404, "NOT_FOUND")
+
+
+def test_a_permission_denied_outside_the_rpcs_is_a_403_envelope(client, django_user_model):
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(staff)
+    # A staff user without permissions on a model: admin raises PermissionDenied.
+    assert_envelope(client.get("/admin/streams/conversation/"), 403, "FORBIDDEN")

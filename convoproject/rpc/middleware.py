@@ -1,9 +1,15 @@
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404
+
 from .errors import InternalError, envelope, logger
+
+# Exceptions Django itself turns into 400/403/404 (through handler400/403/404).
+HTTP_EXCEPTIONS = (Http404, PermissionDenied, SuspiciousOperation, BadRequest)
 
 
 class ErrorEnvelopeMiddleware:
-    """Outermost middleware: an unexpected exception anywhere below becomes a
-    500 envelope (logged here with its traceback), never an HTML page."""
+    """Outermost middleware: an unexpected exception in a view becomes a 500
+    envelope (logged here with its traceback), never an HTML page."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -12,5 +18,7 @@ class ErrorEnvelopeMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if isinstance(exception, HTTP_EXCEPTIONS):
+            return None
         logger.exception("unhandled error in %s %s", request.method, request.path)
         return envelope(InternalError())
