@@ -13,7 +13,7 @@ from django.middleware.csrf import get_token
 from django.test import Client
 
 from chats.models import Chat
-from convoproject.tenants.keys import create_api_key, revoke_api_key
+from convoproject.tenants.keys import KEY_PREFIX, create_api_key, find_active_key, revoke_api_key
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation
 from tests.rpc import Rpc, assert_envelope
@@ -444,3 +444,30 @@ def test_session_rows_are_the_namespaces_rows(client, member, micro_key):
     # ... and not another namespace's
     other = Rpc(client, key=create_api_key("other")[1])
     other.err("Chats/ListMessages", {"chat_id": chat["id"]}, 404, "NOT_FOUND", "Chat not found")
+
+
+# ---------------------------------------------------------------- keys in admin
+
+
+def test_revoking_in_admin_refuses_the_key_at_once(api, admin_client, micro_key):
+    api.ok("Streams/ListConversations", {"group_id": "g"})
+    api_key = find_active_key(micro_key)
+    response = admin_client.post(
+        "/admin/tenants/apikey/", {"action": "revoke_keys", "_selected_action": [api_key.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    api.err("Streams/ListConversations", {"group_id": "g"}, 401, "UNAUTHORIZED")
+
+
+def test_a_key_made_in_admin_is_shown_once_and_works(admin_client, client, db):
+    namespace = Namespace.objects.create(name="made-in-admin")
+    response = admin_client.post("/admin/tenants/apikey/add/", {"namespace": namespace.pk}, follow=True)
+    notices = [str(m) for m in response.context["messages"]]
+    keys = [word for notice in notices for word in notice.split() if word.startswith(KEY_PREFIX)]
+    assert len(keys) == 1, notices
+    raw_key = keys[0]
+    assert ApiKey.objects.get(namespace=namespace).digest != raw_key
+    Rpc(client, key=raw_key).ok("Streams/ListConversations", {"group_id": "g"})
+    # Never again: the key's page shows only its prefix.
+    page = admin_client.get(f"/admin/tenants/apikey/{ApiKey.objects.get(namespace=namespace).pk}/change/")
+    assert raw_key not in page.content.decode()

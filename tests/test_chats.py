@@ -7,6 +7,9 @@ import uuid
 import pytest
 
 from chats.models import Chat, Message
+from convoproject.messaging import newest_messages
+from convoproject.tenants.models import Namespace
+from tests.plans import assert_reads_unique_index
 from tests.rpc import assert_envelope
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -468,3 +471,25 @@ def test_list_messages_queries(api, chat, assert_queries):
 def test_error_responses_are_envelopes(api):
     response = api.post("Chats/CreateChat", {"user_ids": ["alice"]})
     assert_envelope(response, 400, *MISSING_USER_IDS)
+
+
+# ---------------------------------------------------------------- index use
+
+
+@pytest.mark.parametrize("with_sent_before", [False, True])
+def test_list_messages_reads_the_unique_index(api, with_sent_before):
+    users = ["alice", "bob"]
+    chat = api.chat(users)
+    other_chat = api.chat([*users, "carol"])
+    sent = [api.chat_message(chat["id"], "alice", f"m{i}") for i in range(30)]
+    for i in range(30):
+        api.chat_message(other_chat["id"], "carol", f"o{i}")
+    sent_before = datetime.datetime.strptime(sent[20]["sent_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC)
+    namespace = Namespace.objects.get(name="micro")
+    queryset = newest_messages(
+        Message, namespace, uuid.UUID(chat["id"]), sent_before=sent_before if with_sent_before else None, limit=25
+    )
+    assert_reads_unique_index(queryset, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"])
+    # The queryset the plan was made for is the one ListMessages answers with.
+    body = {"chat_id": chat["id"], "sent_before": sent[20]["sent_at"] if with_sent_before else None}
+    assert [m["id"] for m in api.ok("Chats/ListMessages", body)["messages"]] == [str(m.id) for m in queryset]

@@ -9,11 +9,11 @@ import re
 import uuid
 
 import pytest
-from django.db import connection
 
 from convoproject.messaging import newest_messages
 from convoproject.tenants.models import Namespace
 from streams.models import Conversation, Message
+from tests.plans import assert_reads_unique_index
 from tests.rpc import assert_envelope
 
 UTC = datetime.UTC
@@ -1151,28 +1151,6 @@ UNIQUE_INDEX = "streams_message_conversation_sent_at_uniq"
 UNIQUE_COLUMNS = ["namespace_id", "conversation_id", "sent_at"]
 
 
-def unique_index_name():
-    """The name a query plan gives the (namespace, conversation, sent_at) index.
-    PostgreSQL names it after the constraint. SQLite builds a UNIQUE constraint
-    of CREATE TABLE as an automatic index (sqlite_autoindex_<table>_<n>): find
-    the unique index on exactly those columns."""
-    with connection.cursor() as cursor:
-        constraints = connection.introspection.get_constraints(cursor, Message._meta.db_table)
-        assert constraints[UNIQUE_INDEX]["unique"], constraints
-        assert constraints[UNIQUE_INDEX]["columns"] == UNIQUE_COLUMNS, constraints
-        if connection.vendor != "sqlite":
-            return UNIQUE_INDEX
-        cursor.execute(f"PRAGMA index_list({Message._meta.db_table})")
-        names = [row[1] for row in cursor.fetchall() if row[2]]  # (seq, name, unique, origin, partial)
-        matches = []
-        for name in names:
-            cursor.execute(f'PRAGMA index_info("{name}")')
-            if [row[2] for row in sorted(cursor.fetchall())] == UNIQUE_COLUMNS:
-                matches.append(name)
-    assert len(matches) == 1, (names, matches)
-    return matches[0]
-
-
 @pytest.mark.parametrize("with_sent_before", [False, True])
 def test_list_messages_reads_the_unique_index(api, with_sent_before):
     conv = api.conversation()
@@ -1182,18 +1160,7 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
     namespace = Namespace.objects.get(name="micro")
     sent_before = BASE + datetime.timedelta(seconds=20) if with_sent_before else None
     queryset = newest_messages(Message, namespace, uuid.UUID(conv["id"]), sent_before=sent_before, limit=25)
-    assert connection.vendor in {"postgresql", "sqlite"}
-    if connection.vendor == "postgresql":
-        # On a table this small the planner may prefer any plan; with scans and
-        # sorts priced out it can only pick an index that both finds the rows
-        # and gives their order: the query must fit the unique index.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
-    plan = queryset.explain()
-    assert unique_index_name() in plan, plan
-    # The index gives the order: no sort step.
-    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+    assert_reads_unique_index(queryset, UNIQUE_INDEX, UNIQUE_COLUMNS)
     # The queryset the plan was made for is the one ListMessages answers with.
     expected = [str(m.id) for m in queryset]
     body = {"conversation_id": conv["id"], "sent_before": fmt_ts(sent_before) if sent_before else None}

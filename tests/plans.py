@@ -1,0 +1,42 @@
+"""Query-plan checks: a queryset is answered from a given unique index, in
+index order (no sort step), on PostgreSQL and on SQLite."""
+
+from django.db import connection
+
+
+def unique_index_name(model, constraint, columns):
+    """The name a query plan gives the unique index of `constraint`.
+    PostgreSQL names it after the constraint. SQLite builds a UNIQUE constraint
+    of CREATE TABLE as an automatic index (sqlite_autoindex_<table>_<n>): find
+    the unique index on exactly those columns."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+        assert constraints[constraint]["unique"], constraints
+        assert constraints[constraint]["columns"] == columns, constraints
+        if connection.vendor != "sqlite":
+            return constraint
+        cursor.execute(f"PRAGMA index_list({table})")
+        names = [row[1] for row in cursor.fetchall() if row[2]]  # (seq, name, unique, origin, partial)
+        matches = []
+        for name in names:
+            cursor.execute(f'PRAGMA index_info("{name}")')
+            if [row[2] for row in sorted(cursor.fetchall())] == columns:
+                matches.append(name)
+    assert len(matches) == 1, (names, matches)
+    return matches[0]
+
+
+def assert_reads_unique_index(queryset, constraint, columns):
+    assert connection.vendor in {"postgresql", "sqlite"}
+    if connection.vendor == "postgresql":
+        # On a table this small the planner may prefer any plan; with scans and
+        # sorts priced out it can only pick an index that both finds the rows
+        # and gives their order: the query must fit the unique index.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+    plan = queryset.explain()
+    assert unique_index_name(queryset.model, constraint, columns) in plan, plan
+    # The index gives the order: no sort step.
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
