@@ -1,22 +1,24 @@
 from django.contrib import admin
 
+from convoproject.moderation.admin import MessageModerationAdmin, WithMessagesAdmin, excerpt
+
 from .models import Chat, Message
 
 
 @admin.register(Chat)
-class ChatAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "namespace", "created_at"]
-    list_filter = ["namespace"]
-    list_select_related = ["namespace"]
-    search_fields = ["=id"]
-    readonly_fields = ["id", "user_ids", "members_key", "created_at"]
+class ChatAdmin(WithMessagesAdmin):
+    message_model = Message
+    list_display = ["members", "namespace", "created_at"]
+    fields = ["id", "namespace", "user_ids", "created_at", "latest_messages"]
+    readonly_fields = ["latest_messages"]
+    search_fields = ["id"]
+    search_help_text = "An exact chat id."
+
+    @admin.display(description="users")
+    def members(self, chat):
+        return excerpt(", ".join(chat.user_ids), 80)
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "author_id", "chat", "namespace", "sent_at", "hidden"]
-    list_filter = ["namespace", "hidden"]
-    list_select_related = ["namespace", "chat"]
-    search_fields = ["=id", "=author_id", "text"]
-    raw_id_fields = ["chat"]
-    readonly_fields = ["id", "sent_at"]
+class MessageAdmin(MessageModerationAdmin):
+    pass

@@ -4,7 +4,7 @@ import uuid
 
 from django.db import models
 
-from convoproject.messaging import MessageBase, ordered_message_constraints
+from convoproject.messaging import MessageBase, moderation_indexes, ordered_message_constraints
 from convoproject.tenants.models import Namespace
 
 
@@ -34,5 +34,6 @@ class Message(MessageBase):
 
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
 
-    class Meta:
+    class Meta(MessageBase.Meta):
         constraints = ordered_message_constraints("chat")
+        indexes = moderation_indexes()

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "convoproject.tenants",
+    "convoproject.moderation",
     "streams",
     "chats",
 ]

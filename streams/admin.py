@@ -1,22 +1,28 @@
 from django.contrib import admin
+from django.db.models import Q
+
+from convoproject.moderation.admin import MessageModerationAdmin, WithMessagesAdmin, excerpt
 
 from .models import Conversation, Message
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["topic", "group_id", "namespace", "created_at"]
-    list_filter = ["namespace"]
-    list_select_related = ["namespace"]
-    search_fields = ["=id", "=group_id", "topic"]
-    readonly_fields = ["id", "created_at"]
+class ConversationAdmin(WithMessagesAdmin):
+    message_model = Message
+    list_display = ["topic_excerpt", "group_id", "namespace", "created_at"]
+    fields = ["id", "namespace", "group_id", "topic", "created_at", "latest_messages"]
+    readonly_fields = ["latest_messages"]
+    search_fields = ["topic"]
+    search_help_text = "Topic (contains), an exact group id, or an exact conversation id."
+
+    @admin.display(description="topic", ordering="topic")
+    def topic_excerpt(self, conversation):
+        return excerpt(conversation.topic, 60)
+
+    def search_text(self, queryset, term):
+        return queryset.filter(Q(topic__icontains=term) | Q(group_id=term))
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "author_id", "conversation", "namespace", "sent_at", "hidden"]
-    list_filter = ["namespace", "hidden"]
-    list_select_related = ["namespace", "conversation"]
-    search_fields = ["=id", "=author_id", "text"]
-    raw_id_fields = ["conversation"]
-    readonly_fields = ["id", "sent_at"]
+class MessageAdmin(MessageModerationAdmin):
+    pass

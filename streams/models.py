@@ -2,7 +2,7 @@ import uuid
 
 from django.db import models
 
-from convoproject.messaging import MessageBase, ordered_message_constraints
+from convoproject.messaging import MessageBase, moderation_indexes, ordered_message_constraints
 from convoproject.tenants.models import Namespace
 
 
@@ -36,5 +36,6 @@ class Message(MessageBase):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
 
-    class Meta:
+    class Meta(MessageBase.Meta):
         constraints = ordered_message_constraints("conversation")
+        indexes = moderation_indexes()

@@ -1,0 +1,184 @@
+"""Moderation: hide, unhide and delete messages, clean up after a spammer,
+delete conversations and chats, revoke API keys. Each function does its work
+in one transaction and records one ModerationEvent. Admin calls these, and so
+can a person in `manage.py shell`:
+
+    from django.contrib.auth import get_user_model
+    from convoproject.moderation import services
+    from streams.models import Message
+    me = get_user_model().objects.get(username="admin")
+    services.hide_messages(Message.objects.filter(author_id="spammer"), actor=me, reason="spam")
+
+Every function works for Streams and Chats alike: it takes a queryset or an
+object of either app's models.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from convoproject.tenants.keys import revoke
+from convoproject.tenants.models import Namespace
+
+from .models import ModerationEvent
+
+Action = ModerationEvent.Action
+# An event lists the ids it touched up to this many; its count is always exact.
+MAX_LISTED_IDS = 1000
+
+
+class ReasonRequired(ValueError):
+    pass
+
+
+def _reason(reason):
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired("A moderation action needs a reason.")
+    return reason
+
+
+def record(*, actor, action, namespace, target_type, target, count, reason, details=None):
+    return ModerationEvent.objects.create(
+        actor=actor,
+        actor_name=actor.get_username() if actor else "system",
+        action=action,
+        namespace=namespace,
+        target_type=target_type,
+        target=target,
+        count=count,
+        reason=reason,
+        details=details or {},
+    )
+
+
+def _selection(messages):
+    """(the namespace if there is just one, else None; up to MAX_LISTED_IDS + 1
+    ids) of a message queryset, before it is changed: small queries, whatever
+    its size."""
+    namespaces = list(messages.order_by().values_list("namespace", flat=True).distinct()[:2])
+    ids = [str(pk) for pk in messages.order_by().values_list("pk", flat=True)[: MAX_LISTED_IDS + 1]]
+    namespace = Namespace.objects.get(pk=namespaces[0]) if len(namespaces) == 1 else None
+    return namespace, ids
+
+
+def _change_messages(messages, *, actor, reason, action, target_type=None, target=None, details=None, **changes):
+    reason = _reason(reason)
+    with transaction.atomic():
+        namespace, ids = _selection(messages)
+        if action in (Action.DELETE, Action.DELETE_AUTHOR):
+            count = messages.order_by().delete()[0]
+        else:
+            count = messages.order_by().update(**changes)
+        listed = ids[:MAX_LISTED_IDS]
+        event = record(
+            actor=actor,
+            action=action,
+            namespace=namespace,
+            target_type=target_type or messages.model._meta.label_lower,
+            target=target or (f"message {listed[0]}" if count == 1 and len(ids) == 1 else f"{count} messages"),
+            count=count,
+            reason=reason,
+            details={**(details or {}), "ids": listed, "ids_complete": len(ids) <= MAX_LISTED_IDS},
+        )
+    return event
+
+
+def _hiding(actor, reason):
+    return {"hidden": True, "hidden_at": timezone.now(), "hidden_by": actor, "hidden_reason": _reason(reason)}
+
+
+def hide_messages(messages, *, actor, reason):
+    """Hide the visible messages of a queryset: gone from every API read at once."""
+    return _change_messages(
+        messages.filter(hidden=False), actor=actor, reason=reason, action=Action.HIDE, **_hiding(actor, reason)
+    )
+
+
+def unhide_messages(messages, *, actor, reason):
+    """Unhide the hidden messages of a queryset: back in API reads at once."""
+    return _change_messages(
+        messages.filter(hidden=True),
+        actor=actor,
+        reason=reason,
+        action=Action.UNHIDE,
+        hidden=False,
+        hidden_at=None,
+        hidden_by=None,
+        hidden_reason="",
+    )
+
+
+def delete_messages(messages, *, actor, reason):
+    return _change_messages(messages, actor=actor, reason=reason, action=Action.DELETE)
+
+
+def author_messages(message_model, namespace, author_id, *, since=None, until=None):
+    """One author's messages in one namespace, optionally sent in [since, until)."""
+    messages = message_model.objects.filter(namespace=namespace, author_id=author_id)
+    if since is not None:
+        messages = messages.filter(sent_at__gte=since)
+    if until is not None:
+        messages = messages.filter(sent_at__lt=until)
+    return messages
+
+
+def clean_up_author(message_model, namespace, author_id, *, actor, reason, since=None, until=None, delete=False):
+    """Hide (or delete) every message of one author in a namespace, optionally
+    only within [since, until): one UPDATE (or DELETE), one audit entry with
+    the count, however many messages there are."""
+    messages = author_messages(message_model, namespace, author_id, since=since, until=until)
+    window = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None}
+    described = {
+        "target_type": message_model._meta.label_lower,
+        "target": f"messages of {author_id!r} in {namespace.name}",
+        "details": {"author_id": author_id, **window},
+    }
+    if delete:
+        return _change_messages(messages, actor=actor, reason=reason, action=Action.DELETE_AUTHOR, **described)
+    return _change_messages(
+        messages.filter(hidden=False),
+        actor=actor,
+        reason=reason,
+        action=Action.HIDE_AUTHOR,
+        **described,
+        **_hiding(actor, reason),
+    )
+
+
+def delete_with_messages(parent, *, actor, reason):
+    """Delete a conversation or chat and all its messages in one transaction."""
+    reason = _reason(reason)
+    model = type(parent)
+    with transaction.atomic():
+        # Locked, so that no message is added between the count and the delete.
+        parent = model.objects.select_for_update(of=("self",)).filter(pk=parent.pk).select_related("namespace").first()
+        if parent is None:
+            return None
+        pk, namespace, label = parent.pk, parent.namespace, str(parent)
+        count = parent.messages.count()
+        parent.delete()
+        return record(
+            actor=actor,
+            action=Action.DELETE_CONVERSATION if model._meta.model_name == "conversation" else Action.DELETE_CHAT,
+            namespace=namespace,
+            target_type=model._meta.label_lower,
+            target=f"{model._meta.verbose_name} {pk} ({label})",
+            count=count,
+            reason=reason,
+            details={"id": str(pk), "messages": count},
+        )
+
+
+def revoke_key(api_key, *, actor, reason):
+    reason = _reason(reason)
+    with transaction.atomic():
+        revoke(api_key)
+        return record(
+            actor=actor,
+            action=Action.REVOKE_KEY,
+            namespace=api_key.namespace,
+            target_type="tenants.apikey",
+            target=f"API key {api_key.prefix}…",
+            count=1,
+            reason=reason,
+        )
