@@ -13,6 +13,7 @@ from django.middleware.csrf import get_token
 from django.test import Client
 
 from chats.models import Chat
+from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import KEY_PREFIX, create_api_key, find_active_key, revoke_api_key
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation
@@ -148,8 +149,14 @@ def test_revoke_api_key_command(client, micro_key):
     api.err("Chats/CreateChat", VALID, 401, "UNAUTHORIZED")
     assert ApiKey.objects.get().revoked_at is not None
     # Revoking again is harmless, and the key stays refused.
-    call_command("revoke_api_key", micro_key, stdout=io.StringIO())
+    call_command("revoke_api_key", micro_key, "--reason", "rotated", stdout=io.StringIO())
     api.err("Chats/CreateChat", VALID, 401, "UNAUTHORIZED")
+    # Both are in the moderation log, by the command line, the second changing nothing.
+    events = ModerationEvent.objects.filter(action="revoke_key").order_by("created_at")
+    assert [(e.actor, e.actor_name, e.count, e.reason) for e in events] == [
+        (None, "system", 1, "Revoked with manage.py revoke_api_key"),
+        (None, "system", 0, "rotated"),
+    ]
 
 
 def test_revoking_one_namespace_key_leaves_others(client, micro_key, other_key):
@@ -449,14 +456,20 @@ def test_session_rows_are_the_namespaces_rows(client, member, micro_key):
 # ---------------------------------------------------------------- keys in admin
 
 
-def test_revoking_in_admin_refuses_the_key_at_once(api, admin_client, micro_key):
+def test_revoking_in_admin_asks_a_reason_and_refuses_the_key_at_once(api, admin_client, micro_key):
     api.ok("Streams/ListConversations", {"group_id": "g"})
     api_key = find_active_key(micro_key)
+    action = {"action": "revoke_keys", "_selected_action": [api_key.pk], "index": 0}
+    confirmation = admin_client.post("/admin/tenants/apikey/", action)
+    assert confirmation.status_code == 200 and b'name="reason"' in confirmation.content
+    api.ok("Streams/ListConversations", {"group_id": "g"})  # not yet revoked
     response = admin_client.post(
-        "/admin/tenants/apikey/", {"action": "revoke_keys", "_selected_action": [api_key.pk]}, follow=True
+        "/admin/tenants/apikey/", {**action, "confirm": "yes", "reason": "leaked"}, follow=True
     )
     assert response.status_code == 200
     api.err("Streams/ListConversations", {"group_id": "g"}, 401, "UNAUTHORIZED")
+    event = ModerationEvent.objects.get(action="revoke_key")
+    assert (event.actor_name, event.reason, event.count, event.namespace.name) == ("admin", "leaked", 1, "micro")
 
 
 def test_a_key_made_in_admin_is_shown_once_and_works(admin_client, client, db):

@@ -170,8 +170,11 @@ def delete_with_messages(parent, *, actor, reason):
 
 
 def revoke_key(api_key, *, actor, reason):
+    """Revoke an API key (refused from the next request on). actor may be None
+    for an operator at the command line."""
     reason = _reason(reason)
     with transaction.atomic():
+        was_active = api_key.revoked_at is None
         revoke(api_key)
         return record(
             actor=actor,
@@ -179,6 +182,7 @@ def revoke_key(api_key, *, actor, reason):
             namespace=api_key.namespace,
             target_type="tenants.apikey",
             target=f"API key {api_key.prefix}…",
-            count=1,
+            count=1 if was_active else 0,
             reason=reason,
+            details={"key_id": api_key.pk},
         )

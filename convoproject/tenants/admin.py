@@ -1,6 +1,9 @@
 from django.contrib import admin, messages
 
-from .keys import new_key_for, revoke
+from convoproject.moderation.admin import ReasonForm, action_carry, action_page
+from convoproject.moderation.services import revoke_key
+
+from .keys import new_key_for
 from .models import ApiKey, Namespace
 
 
@@ -37,8 +40,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke the selected API keys")
+    @admin.action(description="Revoke the selected API keys…", permissions=["change"])
     def revoke_keys(self, request, queryset):
-        for api_key in queryset:
-            revoke(api_key)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            events = [revoke_key(k, actor=request.user, reason=form.cleaned_data["reason"]) for k in queryset]
+            self.message_user(request, f"Revoked {sum(e.count for e in events)} key(s).", messages.SUCCESS)
+            return None
+        return action_page(
+            request,
+            self,
+            title="Revoke API keys",
+            summary="Revoke these keys? Apps using them are refused from their next request on.",
+            items=[str(k) for k in queryset.select_related("namespace")],
+            form=form,
+            submit_label="Revoke",
+            carry=action_carry(request, "revoke_keys", queryset),
+        )
