@@ -12,10 +12,10 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -115,13 +115,21 @@ def action_page(request, model_admin, *, title, summary, form, submit_label, car
     return TemplateResponse(request, ACTION_TEMPLATE, context)
 
 
-def action_carry(request, action_name, queryset):
-    """Hidden fields that make the confirmation page post the same admin action again."""
-    select_across = request.POST.get("select_across") == "1"
-    carry = [("action", action_name), ("index", "0"), ("select_across", "1" if select_across else "0")]
-    if not select_across:
-        carry += [(admin.helpers.ACTION_CHECKBOX_NAME, str(pk)) for pk in queryset.values_list("pk", flat=True)]
-    return carry
+def action_carry(request, action_name):
+    """Hidden fields that make the confirmation page post the same admin action
+    again, as Django's "action with confirmation" expects: the action, the
+    selected ids as posted, select_across (then the action applies to the whole
+    filtered list, which the URL's query string carries), and no "index"."""
+    carry = [("action", action_name), ("select_across", "1" if request.POST.get("select_across") == "1" else "0")]
+    return carry + [
+        (admin.helpers.ACTION_CHECKBOX_NAME, pk) for pk in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+    ]
+
+
+def reject_nul_in_query(request):
+    """Admin filters go straight into SQL; PostgreSQL cannot take a NUL."""
+    if any("\x00" in value for values in request.GET.lists() for value in values[1]):
+        raise SuspiciousOperation("NUL character in the query string")
 
 
 # ---------------------------------------------------------------- filters
@@ -259,6 +267,7 @@ class MessageModerationAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
+        reject_nul_in_query(request)
         # Filtered to one author in one namespace: offer the one-step clean-up.
         author_id, namespace = request.GET.get("author_id"), request.GET.get("namespace__id__exact")
         extra_context = extra_context or {}
@@ -301,6 +310,30 @@ class MessageModerationAdmin(admin.ModelAdmin):
             cancel_url=self.url_of("change", message.pk),
         )
 
+    def delete_view(self, request, object_id, extra_context=None):
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        message = self.get_object(request, object_id)
+        if message is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            services.delete_messages(
+                self.model.objects.filter(pk=message.pk), actor=request.user, reason=form.cleaned_data["reason"]
+            )
+            self.message_user(request, "Deleted 1 message.", messages.SUCCESS)
+            return HttpResponseRedirect(self.url_of("changelist"))
+        return action_page(
+            request,
+            self,
+            title="Delete a message",
+            summary=f"Delete this message by {message.author_id}? This cannot be undone.",
+            items=[excerpt(message.text, 200)],
+            form=form,
+            submit_label="Delete",
+            cancel_url=self.url_of("change", message.pk),
+        )
+
     # ------------------------------------------------------------ bulk actions
 
     @admin.action(description="Hide the selected messages…", permissions=["moderate"])
@@ -331,7 +364,7 @@ class MessageModerationAdmin(admin.ModelAdmin):
             items=[f"{m.author_id}: {excerpt(m.text)}" for m in queryset[:10]],
             form=form,
             submit_label=verb,
-            carry=action_carry(request, action_name, queryset),
+            carry=action_carry(request, action_name),
         )
 
     @admin.action(description="Clean up the author of the selected message…", permissions=["moderate"])
@@ -351,7 +384,10 @@ class MessageModerationAdmin(admin.ModelAdmin):
         if not self.has_moderate_permission(request):
             raise PermissionDenied
         params = request.POST if request.method == "POST" else request.GET
-        namespace = get_object_or_404(Namespace, pk=params.get("namespace") or 0)
+        namespace_pk = params.get("namespace", "")
+        if not namespace_pk.isdigit():
+            raise Http404("No such namespace")
+        namespace = get_object_or_404(Namespace, pk=int(namespace_pk))
         author_id = params.get("author_id") or ""
         may_delete = self.has_delete_permission(request)
         confirming = request.method == "POST" and "confirm" in request.POST
@@ -452,6 +488,10 @@ class WithMessagesAdmin(admin.ModelAdmin):
             self.opts.verbose_name,
         )
 
+    def changelist_view(self, request, extra_context=None):
+        reject_nul_in_query(request)
+        return super().changelist_view(request, extra_context)
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
@@ -499,7 +539,7 @@ class WithMessagesAdmin(admin.ModelAdmin):
     @admin.action(description="Delete the selected with their messages…", permissions=["delete"])
     def delete_with_messages(self, request, queryset):
         parents = list(queryset.select_related("namespace"))
-        return self._delete_page(request, parents, action_carry(request, "delete_with_messages", queryset), None)
+        return self._delete_page(request, parents, action_carry(request, "delete_with_messages"), None)
 
     def delete_view(self, request, object_id, extra_context=None):
         if not self.has_delete_permission(request):

@@ -13,6 +13,10 @@ class NamespaceAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     filter_horizontal = ["members"]
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a namespace deletes all its data; not a click in admin.
+        return False
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -28,6 +32,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "namespace"] if obj else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: it is recorded, and the key's row stays as evidence
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -55,5 +62,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
             items=[str(k) for k in queryset.select_related("namespace")],
             form=form,
             submit_label="Revoke",
-            carry=action_carry(request, "revoke_keys", queryset),
+            carry=action_carry(request, "revoke_keys"),
         )
