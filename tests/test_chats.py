@@ -8,10 +8,10 @@ import pytest
 
 from chats.models import Chat, Message
 from convoproject.messaging import newest_messages
-from convoproject.tenants.models import Namespace
 from tests.plans import assert_reads_unique_index
 from tests.rpc import assert_envelope
 
+SECOND = datetime.timedelta(seconds=1)
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 MISSING_USER_IDS = ("MISSING_USER_IDs", "Two or more user IDs are required")
@@ -478,19 +478,20 @@ def test_error_responses_are_envelopes(api):
 
 @pytest.mark.parametrize("with_sent_before", [False, True])
 def test_list_messages_reads_the_unique_index(api, with_sent_before):
-    users = ["alice", "bob"]
-    chat = api.chat(users)
-    other_chat = api.chat([*users, "carol"])
-    sent = []
-    for i in range(30):  # interleaved, as chats of one namespace are
-        sent.append(api.chat_message(chat["id"], "alice", f"m{i}"))
-        api.chat_message(other_chat["id"], "carol", f"o{i}")
-    sent_before = datetime.datetime.strptime(sent[20]["sent_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC)
-    namespace = Namespace.objects.get(name="micro")
-    queryset = newest_messages(
-        Message, namespace, uuid.UUID(chat["id"]), sent_before=sent_before if with_sent_before else None, limit=25
+    chat = Chat.objects.get(id=api.chat(["alice", "bob"])["id"])
+    # As in a real namespace, most of its messages belong to other chats,
+    # written at the same times: only the (namespace, chat, sent_at) index
+    # reads just the rows this page needs.
+    others = [Chat.objects.get(id=api.chat(["alice", f"user{i}"])["id"]) for i in range(20)]
+    start = datetime.datetime(2021, 1, 22, tzinfo=datetime.UTC)
+    Message.objects.bulk_create(
+        Message(namespace_id=c.namespace_id, chat=c, author_id="alice", text=f"m{i}", sent_at=start + i * SECOND)
+        for c in [chat, *others]
+        for i in range(50)
     )
+    sent_before = start + 20 * SECOND if with_sent_before else None
+    queryset = newest_messages(Message, chat.namespace, chat.id, sent_before=sent_before, limit=25)
     assert_reads_unique_index(queryset, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"])
     # The queryset the plan was made for is the one ListMessages answers with.
-    body = {"chat_id": chat["id"], "sent_before": sent[20]["sent_at"] if with_sent_before else None}
+    body = {"chat_id": str(chat.id), "sent_before": sent_before.strftime("%Y-%m-%dT%H:%M:%SZ") if sent_before else None}
     assert [m["id"] for m in api.ok("Chats/ListMessages", body)["messages"]] == [str(m.id) for m in queryset]
