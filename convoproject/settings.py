@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "convoproject.moderation",
     "streams",
     "chats",
+    "bench",
 ]
 
 MIDDLEWARE = [

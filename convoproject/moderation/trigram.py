@@ -1,7 +1,13 @@
 """A trigram index for admin's text search, on PostgreSQL only: admin's
 `text__icontains` is `UPPER(text) LIKE UPPER('%term%')`, which no b-tree can
 serve; pg_trgm's GIN index on UPPER(text) can. SQLite has no such index and
-scans, which is fine at the sizes SQLite is meant for."""
+scans, which is fine at the sizes SQLite is meant for.
+
+Django writes the condition as `UPPER("streams_message"."text"::text) LIKE
+UPPER(%s)`; the `::text` cast of a text column is a no-op, so the index
+expression matches. Checked with EXPLAIN on a million messages (see
+docs/MODERATION_SCALE.md): `Bitmap Index Scan on streams_message_text_trgm
+Index Cond: (upper(text) ~~ '%NARWHAL%'::text)`, 106 rows in 0.1 ms."""
 
 from django.db import migrations
 

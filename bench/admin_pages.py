@@ -1,0 +1,268 @@
+"""Time the moderation admin's pages as a logged-in superuser, with Django's
+test Client against the configured database (DATABASE_URL). Run it with
+`python manage.py admin_timings` (see docs/MODERATION_SCALE.md).
+
+For each page: the median (and min, max) of --runs renders after one warm-up
+render, the number of SQL queries, and the slowest query, whose plan is shown
+(EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL, EXPLAIN QUERY PLAN on SQLite).
+The pages' parameters (the largest conversation and chat, a busy author, the
+newest month with data) are found in the data; search words come from
+bench.corpus, which `manage.py seed` writes.
+"""
+
+import datetime
+import statistics
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection
+from django.db.backends.signals import connection_created
+from django.db.models import Count, Max
+from django.test import Client
+from django.test.utils import override_settings
+from django.urls import reverse
+
+from bench import corpus
+from chats.models import Chat
+from chats.models import Message as ChatMessage
+from convoproject.moderation.admin import CappedCountPaginator
+from streams.models import Conversation
+from streams.models import Message as StreamMessage
+
+BENCH_USER = "bench-admin"
+
+
+@dataclass
+class Query:
+    sql: str
+    params: object
+    ms: float
+
+
+@dataclass
+class Result:
+    label: str
+    url: str
+    times_ms: list = field(default_factory=list)
+    queries: list = field(default_factory=list)  # of the last run
+    plan: str = ""
+    error: str = ""  # why the page could not be timed (a statement timeout, a status)
+
+    @property
+    def median(self):
+        return statistics.median(self.times_ms) if self.times_ms else float("inf")
+
+    @property
+    def slowest(self):
+        return max(self.queries, key=lambda q: q.ms, default=None)
+
+
+class QueryLog:
+    """Every query run through Django's connection, with its time (an execute wrapper)."""
+
+    def __init__(self):
+        self.queries = []
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append(Query(sql, params, (time.perf_counter() - started) * 1000))
+
+
+def admin_url(model, view="changelist", *args, **query):
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+    return url + ("?" + urlencode(query) if query else "")
+
+
+def largest_parent(message_model):
+    row = (
+        message_model.objects.values(message_model.PARENT)
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+        .values_list(message_model.PARENT, "n")
+        .first()
+    )
+    return row  # (parent id, count) or None
+
+
+def busiest_author(message_model, namespace_id):
+    return (
+        message_model.objects.filter(namespace_id=namespace_id)
+        .values("author_id")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+        .values_list("author_id", flat=True)
+        .first()
+    )
+
+
+def pages(log=print):
+    """[(label, url)] of the pages to time, with parameters found in the data."""
+    found = largest_parent(StreamMessage)
+    if found is None:
+        raise RuntimeError("No Streams messages: seed first (python manage.py seed ...).")
+    conversation = Conversation.objects.get(pk=found[0])
+    namespace_id = conversation.namespace_id
+    author = busiest_author(StreamMessage, namespace_id)
+    newest = StreamMessage.objects.aggregate(newest=Max("sent_at"))["newest"]
+    month = (newest - datetime.timedelta(days=40)).date()  # a full month, most likely
+    day = month.replace(day=15)
+    week_ago = (newest - datetime.timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
+    year_start = newest.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    log(
+        f"Streams: largest conversation {conversation.pk} ({found[1]:,} messages, namespace {namespace_id}); "
+        f"busiest author {author}; newest message {newest:%Y-%m-%d %H:%M}"
+    )
+
+    m = StreamMessage
+    per_page = admin.site._registry[m].list_per_page
+    last_page = max(1, -(-m.objects.order_by()[: CappedCountPaginator.CAP].count() // per_page))
+    result = [
+        ("streams: message list", admin_url(m)),
+        (f"streams: list, page {last_page} (the last)", admin_url(m, p=last_page)),
+        (f"streams: search common word {corpus.COMMON_WORD!r}", admin_url(m, q=corpus.COMMON_WORD)),
+        (f"streams: search word {corpus.SOME_WORD!r}", admin_url(m, q=corpus.SOME_WORD)),
+        (f"streams: search uncommon word {corpus.UNCOMMON_WORD!r}", admin_url(m, q=corpus.UNCOMMON_WORD)),
+        (f"streams: search rare word {corpus.RARE_WORD!r}", admin_url(m, q=corpus.RARE_WORD)),
+        (f"streams: search absent word {corpus.ABSENT_WORD!r}", admin_url(m, q=corpus.ABSENT_WORD)),
+        ("streams: search author id", admin_url(m, q=author)),
+        ("streams: filter namespace", admin_url(m, namespace__id__exact=namespace_id)),
+        ("streams: filter state=hidden", admin_url(m, state="hidden")),
+        ("streams: filter sent_at past 7 days", admin_url(m, sent_at__gte=str(week_ago))),
+        ("streams: filter sent_at this year", admin_url(m, sent_at__gte=str(year_start))),
+        ("streams: date drill-down year", admin_url(m, sent_at__year=month.year)),
+        ("streams: date drill-down month", admin_url(m, sent_at__year=month.year, sent_at__month=month.month)),
+        (
+            "streams: date drill-down day",
+            admin_url(m, sent_at__year=day.year, sent_at__month=day.month, sent_at__day=day.day),
+        ),
+        ("streams: author in namespace", admin_url(m, author_id=author, namespace__id__exact=namespace_id)),
+        (
+            "streams: messages of largest conversation",
+            admin_url(m, conversation=conversation.pk, namespace__id__exact=namespace_id),
+        ),
+        ("streams: list with facet counts (opt-in)", admin_url(m, _facets="True")),
+        ("streams: largest conversation page", admin_url(Conversation, "change", conversation.pk)),
+        ("streams: conversation list", admin_url(Conversation)),
+    ]
+    found = largest_parent(ChatMessage)
+    if found is not None:
+        chat = Chat.objects.get(pk=found[0])
+        log(f"Chats: largest chat {chat.pk} ({found[1]:,} messages, namespace {chat.namespace_id})")
+        result += [
+            ("chats: message list", admin_url(ChatMessage)),
+            (f"chats: search word {corpus.SOME_WORD!r}", admin_url(ChatMessage, q=corpus.SOME_WORD)),
+            ("chats: filter namespace", admin_url(ChatMessage, namespace__id__exact=chat.namespace_id)),
+            ("chats: largest chat page", admin_url(Chat, "change", chat.pk)),
+        ]
+    return result
+
+
+def bench_user():
+    user, _ = get_user_model().objects.get_or_create(
+        username=BENCH_USER, defaults={"is_staff": True, "is_superuser": True}
+    )
+    if not (user.is_staff and user.is_superuser and user.is_active):
+        raise RuntimeError(f"User {BENCH_USER!r} exists but is not an active superuser.")
+    return user
+
+
+def explain(query):
+    if query is None:
+        return ""
+    if connection.vendor == "postgresql":
+        sql, prefix = query.sql, "EXPLAIN (ANALYZE, BUFFERS) "
+    elif connection.vendor == "sqlite":
+        sql, prefix = query.sql, "EXPLAIN QUERY PLAN "
+    else:
+        return "(no EXPLAIN on this database)"
+    with connection.cursor() as cursor:
+        cursor.execute(prefix + sql, query.params)
+        rows = cursor.fetchall()
+    if connection.vendor == "sqlite":
+        return "\n".join(" ".join(str(c) for c in row) for row in rows)
+    return "\n".join(row[0] for row in rows)
+
+
+def time_pages(page_list, runs=5, with_plans=True, progress=None, timeout_s=None):
+    """Render each page once to warm up, then `runs` times, timed. On
+    PostgreSQL a statement running past `timeout_s` is cancelled and the page
+    reported as failed, so that one bad plan cannot hang the whole run."""
+    client = Client()
+    client.force_login(bench_user())
+
+    def statement_timeout(sender=None, connection=connection, **kwargs):
+        if timeout_s and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(timeout_s * 1000)}ms"])
+
+    statement_timeout()  # this connection, and any that replaces it
+    results = []
+    connection_created.connect(statement_timeout)
+    try:
+        _time(client, page_list, runs, with_plans, progress, results)
+    finally:
+        connection_created.disconnect(statement_timeout)
+    return results
+
+
+def _time(client, page_list, runs, with_plans, progress, results):
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        for label, url in page_list:
+            result = Result(label, url)
+            try:
+                for run in range(runs + 1):  # run 0 warms up
+                    log = QueryLog()
+                    with connection.execute_wrapper(log):
+                        started = time.perf_counter()
+                        response = client.get(url)
+                        elapsed = (time.perf_counter() - started) * 1000
+                    if response.status_code != 200:
+                        hint = " (see the error logged above)" if response.status_code == 500 else ""
+                        raise RuntimeError(f"{url} answered {response.status_code}{hint}")
+                    if run:
+                        result.times_ms.append(elapsed)
+                        result.queries = log.queries
+                if with_plans:
+                    result.plan = explain(result.slowest)
+            except (DatabaseError, RuntimeError) as error:
+                result.error = " ".join(str(error).split())[:200]
+                result.times_ms, result.queries = [], log.queries
+            results.append(result)
+            if progress:
+                progress(result)
+
+
+def table(results, target_ms=None):
+    width = max(len(r.label) for r in results)
+    head = f"{'page':<{width}}  {'median ms':>9}  {'min':>7}  {'max':>7}  {'queries':>7}  {'slowest q ms':>12}"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        if r.error:
+            lines.append(f"{r.label:<{width}}  FAILED: {r.error}")
+            continue
+        slowest = r.slowest.ms if r.slowest else 0
+        flag = "  OVER TARGET" if target_ms and r.median > target_ms else ""
+        lines.append(
+            f"{r.label:<{width}}  {r.median:9.1f}  {min(r.times_ms):7.1f}  {max(r.times_ms):7.1f}  "
+            f"{len(r.queries):7d}  {slowest:12.1f}{flag}"
+        )
+    return "\n".join(lines)
+
+
+def details(results):
+    blocks = []
+    for r in results:
+        q = r.slowest
+        if q is None or r.error:
+            continue
+        blocks.append(
+            f"=== {r.label}\n{r.url}\nslowest query ({q.ms:.1f} ms of {len(r.queries)} queries):\n"
+            f"{q.sql}\nparams: {q.params!r}\n" + (f"--- plan:\n{r.plan}\n" if r.plan else "")
+        )
+    return "\n".join(blocks)
