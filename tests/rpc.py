@@ -5,6 +5,19 @@ import json
 from http import HTTPStatus
 
 ENVELOPE_KEYS = {"id", "code", "detail", "status"}
+ALL_RPCS = [
+    "Streams/CreateConversation",
+    "Streams/ReadConversation",
+    "Streams/UpdateConversation",
+    "Streams/DeleteConversation",
+    "Streams/ListConversations",
+    "Streams/CreateMessage",
+    "Streams/ListMessages",
+    "Streams/RecentMessages",
+    "Chats/CreateChat",
+    "Chats/CreateMessage",
+    "Chats/ListMessages",
+]
 
 
 class Rpc:

@@ -17,21 +17,8 @@ from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import KEY_PREFIX, create_api_key, find_active_key, revoke_api_key
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation
-from tests.rpc import Rpc, assert_envelope
+from tests.rpc import ALL_RPCS, Rpc, assert_envelope
 
-ALL_RPCS = [
-    "Streams/CreateConversation",
-    "Streams/ReadConversation",
-    "Streams/UpdateConversation",
-    "Streams/DeleteConversation",
-    "Streams/ListConversations",
-    "Streams/CreateMessage",
-    "Streams/ListMessages",
-    "Streams/RecentMessages",
-    "Chats/CreateChat",
-    "Chats/CreateMessage",
-    "Chats/ListMessages",
-]
 # A body each RPC would accept (or answer 404 to) once authenticated.
 VALID_BODIES = {
     "Streams/CreateConversation": {"group_id": "g", "topic": "t"},

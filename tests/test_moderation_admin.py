@@ -17,18 +17,17 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from chats.models import Chat, members_key_of
+from chats.models import Chat
 from chats.models import Message as ChatMessage
 from convoproject.moderation import services
 from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key, digest_of, find_active_key
-from convoproject.tenants.models import ApiKey, Namespace
+from convoproject.tenants.models import ApiKey
 from streams.models import Conversation, Message
+from tests.factories import BASE, MINUTE, add, chat, conversation, ns
 from tests.rpc import Rpc, assert_envelope
 
 UTC = datetime.UTC
-BASE = datetime.datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
-MINUTE = datetime.timedelta(minutes=1)
 
 MESSAGES = "admin:streams_message_changelist"
 CONVERSATIONS = "admin:streams_conversation_changelist"
@@ -73,35 +72,6 @@ def as_mod(moderator):
 @pytest.fixture
 def as_staff(staff):
     return logged_in(staff)
-
-
-def ns(name="micro"):
-    return Namespace.objects.get_or_create(name=name)[0]
-
-
-def conversation(namespace, topic="topic", group_id="group"):
-    return Conversation.objects.create(namespace=namespace, group_id=group_id, topic=topic)
-
-
-def chat(namespace, user_ids=("alice", "bob")):
-    return Chat.objects.create(namespace=namespace, user_ids=sorted(user_ids), members_key=members_key_of(user_ids))
-
-
-def add(parent, count, *, author="alice", start=BASE, step=MINUTE, text="message {i}", hidden=False):
-    """`count` messages in a conversation or chat, sent start, start+step, ..."""
-    model = Message if isinstance(parent, Conversation) else ChatMessage
-    rows = [
-        model(
-            namespace_id=parent.namespace_id,
-            author_id=author,
-            text=text.format(i=i),
-            sent_at=start + i * step,
-            hidden=hidden,
-            **{model.PARENT: parent},
-        )
-        for i in range(count)
-    ]
-    return model.objects.bulk_create(rows)
 
 
 def ids(rows):

@@ -15,11 +15,10 @@ from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key, digest_of
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation, Message
+from tests.factories import BASE, MINUTE, add, chat, conversation, ns
 from tests.rpc import Rpc
 
 UTC = datetime.UTC
-BASE = datetime.datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
-MINUTE = datetime.timedelta(minutes=1)
 
 
 # ---------------------------------------------------------------- helpers
@@ -33,37 +32,6 @@ def moderator(db):
 @pytest.fixture
 def boss(db):
     return get_user_model().objects.create_user("boss", is_staff=True)
-
-
-def ns(name="micro"):
-    return Namespace.objects.get_or_create(name=name)[0]
-
-
-def conversation(namespace, topic="topic", group_id="group"):
-    return Conversation.objects.create(namespace=namespace, group_id=group_id, topic=topic)
-
-
-def chat(namespace, user_ids=("alice", "bob")):
-    from chats.models import members_key_of
-
-    return Chat.objects.create(namespace=namespace, user_ids=sorted(user_ids), members_key=members_key_of(user_ids))
-
-
-def add(parent, count, *, author="alice", start=BASE, step=MINUTE, text="message {i}", hidden=False):
-    """`count` messages in a conversation or chat, sent start, start+step, ..."""
-    model = Message if isinstance(parent, Conversation) else ChatMessage
-    rows = [
-        model(
-            namespace_id=parent.namespace_id,
-            author_id=author,
-            text=text.format(i=i),
-            sent_at=start + i * step,
-            hidden=hidden,
-            **{model.PARENT: parent},
-        )
-        for i in range(count)
-    ]
-    return model.objects.bulk_create(rows, batch_size=2000)
 
 
 def ids(messages):

@@ -10,25 +10,11 @@ from django.test.client import FakePayload
 
 from chats.models import Chat
 from streams.models import Conversation
-from tests.rpc import Rpc, assert_envelope
+from tests.rpc import ALL_RPCS, Rpc, assert_envelope
 
 MAX_BODY = 1024 * 1024
 CREATE_CHAT = "/protobuf/Chats/CreateChat"
 VALID = {"user_ids": ["alice", "bob"]}
-
-ALL_RPCS = [
-    "Streams/CreateConversation",
-    "Streams/ReadConversation",
-    "Streams/UpdateConversation",
-    "Streams/DeleteConversation",
-    "Streams/ListConversations",
-    "Streams/CreateMessage",
-    "Streams/ListMessages",
-    "Streams/RecentMessages",
-    "Chats/CreateChat",
-    "Chats/CreateMessage",
-    "Chats/ListMessages",
-]
 
 
 def send(client, method, path, body=b"", content_type=None, key=None, **extra):

@@ -1,0 +1,41 @@
+"""Rows made directly in the database, for tests that need many or that set
+what the API does not (sent_at, hidden)."""
+
+import datetime
+
+from chats.models import Chat, members_key_of
+from chats.models import Message as ChatMessage
+from convoproject.tenants.models import Namespace
+from streams.models import Conversation, Message
+
+BASE = datetime.datetime(2024, 3, 10, 12, 0, tzinfo=datetime.UTC)
+MINUTE = datetime.timedelta(minutes=1)
+
+
+def ns(name="micro"):
+    return Namespace.objects.get_or_create(name=name)[0]
+
+
+def conversation(namespace, topic="topic", group_id="group"):
+    return Conversation.objects.create(namespace=namespace, group_id=group_id, topic=topic)
+
+
+def chat(namespace, user_ids=("alice", "bob")):
+    return Chat.objects.create(namespace=namespace, user_ids=sorted(user_ids), members_key=members_key_of(user_ids))
+
+
+def add(parent, count, *, author="alice", start=BASE, step=MINUTE, text="message {i}", hidden=False):
+    """`count` messages in a conversation or chat, sent start, start+step, ..."""
+    model = Message if isinstance(parent, Conversation) else ChatMessage
+    rows = [
+        model(
+            namespace_id=parent.namespace_id,
+            author_id=author,
+            text=text.format(i=i),
+            sent_at=start + i * step,
+            hidden=hidden,
+            **{model.PARENT: parent},
+        )
+        for i in range(count)
+    ]
+    return model.objects.bulk_create(rows, batch_size=2000)
