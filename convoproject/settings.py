@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "convoproject.tenants",
     "convoproject.moderation",
+    "convoproject.web",
     "streams",
     "chats",
     "bench",
@@ -120,6 +121,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "demo"
+LOGOUT_REDIRECT_URL = "home"
 
 # CONTRACT 2: bodies up to exactly 1 MiB are fine, one byte more is 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 import chats.views
 import streams.views
@@ -10,6 +10,7 @@ urlpatterns = [
     *rpc_routes("Chats", chats.views.RPCS),
     UNKNOWN_RPC_ROUTE,
     path("admin/", admin.site.urls),
+    path("", include("convoproject.web.urls")),
 ]
 
 handler400 = "convoproject.rpc.handlers.bad_request"

@@ -233,7 +233,7 @@ UNKNOWN_PATHS = [
     "/protobuf//Chats/CreateChat",
     "/Chats/CreateChat",
     "/nope",
-    "/",
+    "/nothing-here",
 ]
 
 
