@@ -37,6 +37,7 @@ class Command(BaseCommand):
                     "Development setup (never use these outside your machine):",
                     f"  API key for namespace {DEV_NAMESPACE!r}: {raw_key}",
                     f"  Admin:   http://127.0.0.1:8000/admin/  user {username!r}, password {password!r}",
+                    "  Demo:    http://127.0.0.1:8000/demo/   (log in with the admin login)",
                     "  Try:     curl -s http://127.0.0.1:8000/protobuf/Streams/CreateConversation \\",
                     f"             -H 'Authorization: Bearer {raw_key}'"
                     + """ -d '{"group_id": "g1", "topic": "Hello"}'""",
