@@ -9,6 +9,7 @@ from . import serializers as s
 
 class CreateChat(RpcView):
     request_serializer = s.CreateChatRequest
+    idempotent = True
 
     def call(self, namespace, *, user_ids):
         return {"chat": s.ChatSerializer(services.create_chat(namespace, user_ids)).data}
@@ -16,6 +17,7 @@ class CreateChat(RpcView):
 
 class CreateMessage(RpcView):
     request_serializer = s.CreateMessageRequest
+    idempotent = True
 
     def call(self, namespace, *, author_id, chat_id, text):
         message = services.create_message(namespace, chat_id, author_id=author_id, text=text)

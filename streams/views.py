@@ -17,6 +17,7 @@ def messages(rows):
 
 class CreateConversation(RpcView):
     request_serializer = s.CreateConversationRequest
+    idempotent = True
 
     def call(self, namespace, *, group_id, topic):
         return conversation(services.create_conversation(namespace, group_id=group_id, topic=topic))
@@ -54,6 +55,7 @@ class ListConversations(RpcView):
 
 class CreateMessage(RpcView):
     request_serializer = s.CreateMessageRequest
+    idempotent = True
 
     def call(self, namespace, *, author_id, conversation_id, text):
         message = services.create_message(namespace, conversation_id, author_id=author_id, text=text)

@@ -77,6 +77,14 @@ class MethodNotAllowed(RpcError):
     id, code, detail = "METHOD_NOT_ALLOWED", 405, "Only POST is allowed"
 
 
+class IdempotencyKeyReused(RpcError):
+    id, code, detail = (
+        "IDEMPOTENCY_KEY_REUSED",
+        409,
+        "This Idempotency-Key was already used with a different method or body",
+    )
+
+
 class PayloadTooLarge(RpcError):
     id, code, detail = (
         "PAYLOAD_TOO_LARGE",
@@ -87,6 +95,10 @@ class PayloadTooLarge(RpcError):
 
 class InternalError(RpcError):
     pass
+
+
+class ServiceUnavailable(RpcError):
+    id, code, detail = "SERVICE_UNAVAILABLE", 503, "The service cannot answer now"
 
 
 def envelope(error):

@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from . import idempotency
 from .auth import resolve_namespace
 from .errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, envelope
 
@@ -33,12 +34,17 @@ def parse_body(raw):
 
 class RpcView(APIView):
     """One RPC: POST only. Checks run in the contract's order: method, body size,
-    credentials and namespace, then the fields (`request_serializer`, in
-    order), and only then `call`, which does the work through one service or
-    query function and returns the response object."""
+    credentials and namespace, the Idempotency-Key header (only if
+    `idempotent`), then the fields (`request_serializer`, in order), and only
+    then `call`, which does the work through one service or query function and
+    returns the response object.
+
+    `idempotent = True` (the create RPCs) honours an Idempotency-Key header
+    (CONTRACT 7, convoproject.rpc.idempotency); other RPCs ignore it."""
 
     http_method_names = ["post"]
     request_serializer = None
+    idempotent = False
 
     def initial(self, request, *args, **kwargs):
         if request.method.lower() not in self.http_method_names:
@@ -51,11 +57,24 @@ class RpcView(APIView):
             raise BadRequest("The body could not be read") from None
         super().initial(request, *args, **kwargs)
         self.namespace = resolve_namespace(request)
+        request._request.convo_namespace = self.namespace.name  # for the request log, also when the RPC fails
+        self.idempotency_key = idempotency.key_from(request) if self.idempotent else None
 
     def post(self, request, *args, **kwargs):
-        serializer = self.request_serializer(data=parse_body(self.raw_body))
+        body = parse_body(self.raw_body)
+        serializer = self.request_serializer(data=body)
         serializer.is_valid(raise_exception=True)
-        return Response(self.call(self.namespace, **serializer.validated_data))
+        fields = serializer.validated_data
+        if self.idempotency_key is None:
+            return Response(self.call(self.namespace, **fields))
+        answer = idempotency.once(
+            self.namespace,
+            self.idempotency_key,
+            request.path,
+            body,
+            lambda: self.call(self.namespace, **fields),
+        )
+        return Response(answer)
 
     def call(self, namespace, **fields):
         raise NotImplementedError
