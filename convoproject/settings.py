@@ -4,6 +4,11 @@ Everything that differs between a laptop and production comes from the
 environment: DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS, DJANGO_DEBUG.
 Without any of them the service runs on SQLite at db.sqlite3 and answers on
 localhost, which is what `make run` and the conformance suite expect.
+
+DJANGO_PRODUCTION=1 (set by `make serve`) turns on the production settings:
+SECRET_KEY becomes required, cookies are Secure, HSTS and the HTTPS redirect
+are on, so that `manage.py check --deploy` is clean. Without it nothing of
+that applies and the settings are the development/test ones.
 """
 
 import os
@@ -11,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,6 +32,14 @@ DEBUG = env_flag("DJANGO_DEBUG")
 # `make run` sets CONVO_DEV=1: only then may dev_setup print a known login.
 DEVELOPMENT = env_flag("CONVO_DEV")
 
+# `make serve` sets DJANGO_PRODUCTION=1: see the production block below.
+PRODUCTION = env_flag("DJANGO_PRODUCTION")
+
+if PRODUCTION and not os.environ.get("SECRET_KEY"):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DJANGO_PRODUCTION=1: export a long random value, e.g. "
+        "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
 SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-insecure-key-set-SECRET_KEY-in-production"
 
 ALLOWED_HOSTS = [
@@ -50,7 +64,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "convoproject.rpc.middleware.ErrorEnvelopeMiddleware",
+    # One structured log line per request (convoproject.requests).
+    "convoproject.rpc.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves STATIC_ROOT (the admin's CSS and JS) from the app itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -120,7 +138,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Whitenoise serves STATIC_ROOT, filled by `collectstatic` (`make serve` runs
+# it). Outside production it finds the files in the apps at request time
+# instead, so that no collectstatic is needed for `make run` or the tests.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "demo"
@@ -141,6 +164,27 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "convoproject.rpc.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+
+# ------------------------------------------------------------------ production
+# Behind a load balancer that terminates TLS, set SECURE_PROXY_SSL_HEADER to
+# the header it sets (e.g. HTTP_X_FORWARDED_PROTO, meaning "X-Forwarded-Proto:
+# https"); only when the balancer always sets or overwrites it.
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT", default=True)
+    # Load-balancer health checks often speak plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preloading is an opt-in to the browsers' lists that is slow to undo:
+    # off unless asked for, and then Django's reminder about it is not a warning.
+    SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD")
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+        SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"].strip(), "https")
+    CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 import chats.views
 import streams.views
+from convoproject.health import healthz
 from convoproject.rpc.views import UNKNOWN_RPC_ROUTE, rpc_routes
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     *rpc_routes("Chats", chats.views.RPCS),
     UNKNOWN_RPC_ROUTE,
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
     path("", include("convoproject.web.urls")),
 ]
 
