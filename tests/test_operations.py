@@ -6,8 +6,10 @@ import logging
 
 import pytest
 from django.db import OperationalError
+from django.test import Client
 
-from tests.rpc import assert_envelope
+from streams import services
+from tests.rpc import Rpc, assert_envelope
 
 REQUEST_LOG = "convoproject.requests"
 FIELDS = {"method", "path", "rpc", "namespace", "status", "duration_ms"}
@@ -105,3 +107,14 @@ def test_an_rpc_failing_after_its_namespace_is_known_logs_it(api, log):
         ("Streams/CreateMessage", "micro", 400),
         ("Streams/ReadConversation", "micro", 404),
     ]
+
+
+def test_an_rpc_whose_database_fails_answers_503_in_the_envelope(micro_key, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+    monkeypatch.setattr(services, "create_conversation", unreachable)
+    api = Rpc(Client(raise_request_exception=False), key=micro_key)
+    response = api.post("Streams/CreateConversation", {"group_id": "g", "topic": "t"})
+    assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
+    assert "127.0.0.1" not in response.content.decode()  # no internals reach the client

@@ -1,7 +1,8 @@
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 
-from .errors import InternalError, envelope, logger
+from .errors import InternalError, ServiceUnavailable, envelope, logger
 
 # Exceptions Django itself turns into 400/403/404 (through handler400/403/404).
 HTTP_EXCEPTIONS = (Http404, PermissionDenied, SuspiciousOperation, BadRequest)
@@ -20,5 +21,9 @@ class ErrorEnvelopeMiddleware:
     def process_exception(self, request, exception):
         if isinstance(exception, HTTP_EXCEPTIONS):
             return None
+        if isinstance(exception, OperationalError | InterfaceError):
+            # The database is down or unreachable: the client may retry later.
+            logger.error("database unavailable in %s %s: %s", request.method, request.path, exception)
+            return envelope(ServiceUnavailable("The database does not answer; try again later."))
         logger.exception("unhandled error in %s %s", request.method, request.path)
         return envelope(InternalError())
