@@ -21,10 +21,8 @@ server answers from its own thread.
 """
 
 import json
-import os
 import urllib.request
 from importlib import import_module
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -34,21 +32,8 @@ from playwright.sync_api import expect, sync_playwright
 from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key
 from streams.models import Message
+from tests.chromium import ARTIFACTS, launch_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-# The flags the machine's probe ran Debian's chromium with: as root it needs
-# --no-sandbox, and the closed network refuses its background connections.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 SCREENSHOT = ARTIFACTS / "moderation-changelist.png"
 
 USERNAME = "mod-mia"
@@ -87,12 +72,6 @@ def rpc(base_url, key, name, body):
 
 @pytest.mark.django_db(transaction=True)
 def test_moderator_hides_spam_in_admin(live_server):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"{CHROMIUM} not found: this test drives Debian's chromium. Install it as root with "
-            "`apt-get update && apt-get install -y chromium` (.ci/run does this in CI).",
-            pytrace=False,
-        )
     base = live_server.url
 
     # ---- ORM work, before the browser (see the module docstring)
@@ -114,7 +93,7 @@ def test_moderator_hides_spam_in_admin(live_server):
             body = {"author_id": author, "conversation_id": conversation_id, "text": text}
             sent[author] = rpc(base, key, "CreateMessage", body)["message"]["id"]
 
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)

@@ -21,7 +21,6 @@ and after it ends (inside, an ORM call raises SynchronousOnlyOperation); the
 browser talks to the live server, which answers from its own thread.
 """
 
-import os
 import re
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -35,7 +34,7 @@ from chats.models import Chat
 from chats.models import Message as ChatMessage
 from streams.models import Conversation, Message
 from tests import factories
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.chromium import ARTIFACTS, launch_chromium
 
 SCREENSHOT = ARTIFACTS / "demo.png"
 USERNAME = "dana"  # sorts before "friend": the chat's members are "dana, friend"
@@ -60,14 +59,8 @@ def member():
 def chromium_page(base):
     """A fresh browser and page; what the page logs, fails and requests is
     collected in page.log. The only block where Playwright runs."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"{CHROMIUM} not found: this test drives Debian's chromium. Install it as root with "
-            "`apt-get update && apt-get install -y chromium` (.ci/run does this in CI).",
-            pytrace=False,
-        )
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)

@@ -27,7 +27,6 @@ would raise SynchronousOnlyOperation); inside, the test only talks HTTP.
 import dataclasses
 import datetime
 import json
-import os
 import re
 import time
 import uuid
@@ -44,7 +43,7 @@ from chats.models import Chat
 from chats.models import Message as ChatMessage
 from streams.models import Conversation, Message
 from tests import factories, seeds
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.chromium import launch_chromium
 
 SEED_SCRIPT = "https://web.m3o.com/assets/micro.js"
 OUTCOME_TIMEOUT_S = 10
@@ -164,14 +163,8 @@ def logged_in_member():
 def browser_session(base, session_id):
     """A Chromium context logged in with the session: the only block where
     Playwright runs (and the ORM must not)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"{CHROMIUM} not found: this test drives Debian's chromium. Install it as root with "
-            "`apt-get update && apt-get install -y chromium` (.ci/run does this in CI).",
-            pytrace=False,
-        )
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             context = browser.new_context()
             context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_id, "url": base}])

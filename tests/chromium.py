@@ -1,0 +1,35 @@
+"""Debian's Chromium (/usr/bin/chromium), driven by Playwright from PyPI: no
+browser download. Browser tests do their ORM work before and after their
+Playwright block, never inside it (Django refuses the ORM while Playwright's
+event loop runs in the thread)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# The flags the machine's probe ran Debian's chromium with: as root it needs
+# --no-sandbox, and the closed network refuses its background connections.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def launch_chromium(playwright):
+    """A headless Chromium; fails (never skips) when it is not installed."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"{CHROMIUM} not found: this test drives Debian's chromium. Install it as root with "
+            "`apt-get update && apt-get install -y chromium` (.ci/run does this in CI).",
+            pytrace=False,
+        )
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
