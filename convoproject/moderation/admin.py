@@ -306,10 +306,50 @@ class ModerationStateFilter(admin.SimpleListFilter):
         }
 
 
+# ---------------------------------------------------------------- the base of both
+
+
+class ApiDataAdmin(admin.ModelAdmin):
+    """Admin of rows the API writes (conversations, chats, messages): never added
+    or edited here; found by exact UUID or by `search_text`; deleted only by
+    the subclass's own action, which asks a reason and records it (Django's
+    delete_selected would do neither)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_object(self, request, object_id, from_field=None):
+        return super().get_object(request, str(parse_uuid(object_id) or ""), from_field) if object_id else None
+
+    def changelist_view(self, request, extra_context=None):
+        reject_nul_in_query(request)
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        row_id = parse_uuid(term)
+        if row_id is not None:
+            return queryset.filter(pk=row_id), False
+        return self.search_text(queryset, term), False
+
+    def search_text(self, queryset, term):
+        return queryset.none()
+
+
 # ---------------------------------------------------------------- messages
 
 
-class MessageModerationAdmin(admin.ModelAdmin):
+class MessageModerationAdmin(ApiDataAdmin):
     """The admin of a message model (MessageBase): find, hide, unhide, delete,
     and clean up after one author. Messages are written by the API only."""
 
@@ -342,30 +382,13 @@ class MessageModerationAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         return ["id", "namespace", self.parent_field, "author_id", "text", "sent_at", "moderation_state"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # a message's text is never edited; moderation has its own steps
-
     def has_moderate_permission(self, request):
         return request.user.has_perm(f"{self.opts.app_label}.moderate_message")
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        message_id = parse_uuid(term)
-        if message_id is not None:
-            return queryset.filter(pk=message_id), False
+    def search_text(self, queryset, term):
         # On PostgreSQL the text half reads the trigram index on UPPER(text)
         # (convoproject.moderation.trigram), the author half the author index.
-        return queryset.filter(Q(text__icontains=term) | Q(author_id=term)), False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # replaced by delete_selected_messages, which asks a reason
-        return actions
+        return queryset.filter(Q(text__icontains=term) | Q(author_id=term))
 
     # ------------------------------------------------------------ columns
 
@@ -417,9 +440,6 @@ class MessageModerationAdmin(admin.ModelAdmin):
     def url_name(self, name):
         return f"{self.opts.app_label}_{self.opts.model_name}_{name}"
 
-    def get_object(self, request, object_id, from_field=None):
-        return super().get_object(request, str(parse_uuid(object_id) or ""), from_field) if object_id else None
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
         message = self.get_object(request, object_id)
         links = []
@@ -432,7 +452,6 @@ class MessageModerationAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
-        reject_nul_in_query(request)
         # Filtered to one author in one namespace: offer the one-step clean-up.
         author_id, namespace = request.GET.get("author_id"), request.GET.get("namespace__id__exact")
         extra_context = extra_context or {}
@@ -592,7 +611,7 @@ class MessageModerationAdmin(admin.ModelAdmin):
 # ---------------------------------------------------------------- conversations and chats
 
 
-class WithMessagesAdmin(admin.ModelAdmin):
+class WithMessagesAdmin(ApiDataAdmin):
     """The admin of a conversation or chat: its page shows its latest messages
     (never all of them), and deleting it says how many messages go with it,
     asks a reason, and removes them in one transaction."""
@@ -606,17 +625,6 @@ class WithMessagesAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["delete_with_messages"]
     message_model = None  # the message model whose PARENT is this model
-
-    def has_add_permission(self, request):
-        return False  # made by the API
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # replaced by delete_with_messages, which counts and asks a reason
-        return actions
 
     @admin.display(description="latest messages")
     def latest_messages(self, parent):
@@ -652,25 +660,6 @@ class WithMessagesAdmin(admin.ModelAdmin):
             all_url,
             self.opts.verbose_name,
         )
-
-    def changelist_view(self, request, extra_context=None):
-        reject_nul_in_query(request)
-        return super().changelist_view(request, extra_context)
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        parent_id = parse_uuid(term)
-        if parent_id is not None:
-            return queryset.filter(pk=parent_id), False
-        return self.search_text(queryset, term), False
-
-    def search_text(self, queryset, term):
-        return queryset.none()
-
-    def get_object(self, request, object_id, from_field=None):
-        return super().get_object(request, str(parse_uuid(object_id) or ""), from_field) if object_id else None
 
     def _delete_page(self, request, parents, carry, cancel_url):
         form = ReasonForm(request.POST if "confirm" in request.POST else None)
