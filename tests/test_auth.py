@@ -377,7 +377,8 @@ def test_member_session_reaches_every_rpc(member, rpc):
 
 def test_password_login_session(member):
     browser = Browser(None)
-    assert browser.client.login(username="member", password="pw-member-123")
+    # django-axes needs the request to count attempts per address.
+    assert browser.client.login(request=HttpRequest(), username="member", password="pw-member-123")
     assert browser.ok("Streams/CreateConversation", {"group_id": "g", "topic": "t"})["conversation"]["topic"] == "t"
 
 

@@ -286,6 +286,10 @@ def test_the_admin_index_of_a_moderator_lists_everything_but_api_keys(world, as_
 
     assert models(as_mod) == ["Chat", "Conversation", "Message", "Message", "ModerationEvent", "Namespace"]
     assert models(as_root) == [
+        # django-axes: login attempts, lockouts and the login log
+        "AccessAttempt",
+        "AccessFailureLog",
+        "AccessLog",
         "ApiKey",
         "Chat",
         "Conversation",

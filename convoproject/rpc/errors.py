@@ -5,6 +5,7 @@ that turns any error into the micro envelope
 """
 
 import logging
+import math
 from http import HTTPStatus
 
 from django.http import JsonResponse
@@ -93,6 +94,17 @@ class PayloadTooLarge(RpcError):
     )
 
 
+class TooManyRequests(RpcError):
+    """Over the caller's rate limit (convoproject.rpc.throttling); not in the
+    contract's table, which predates rate limits. Retry-After says when to retry."""
+
+    id, code, detail = "TOO_MANY_REQUESTS", 429, "Rate limit exceeded"
+
+    def __init__(self, retry_after):
+        self.retry_after = retry_after
+        super().__init__(f"Rate limit exceeded: retry in {retry_after} s")
+
+
 class InternalError(RpcError):
     pass
 
@@ -115,6 +127,8 @@ def envelope(error):
     )
     if error.code == 405:
         response["Allow"] = "POST"
+    if isinstance(error, TooManyRequests):
+        response["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -133,6 +147,8 @@ _FROM_DRF = {
 def as_rpc_error(exc):
     if isinstance(exc, RpcError):
         return exc
+    if isinstance(exc, drf.Throttled):
+        return TooManyRequests(math.ceil(exc.wait or 1))
     for drf_class, rpc_class in _FROM_DRF.items():
         if isinstance(exc, drf_class):
             detail = exc.detail if isinstance(exc.detail, str) else None

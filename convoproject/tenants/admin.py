@@ -23,10 +23,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are made here or with `manage.py create_api_key`; the key itself is
     shown once, right after it is made. Only its prefix is ever listed."""
 
-    list_display = ["prefix", "namespace", "created_at", "revoked_at"]
+    list_display = ["prefix", "namespace", "created_at", "revoked_at", "rate_limit_per_minute"]
     list_filter = ["namespace", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["namespace"]
-    fields = ["namespace", "prefix", "created_at", "revoked_at"]
+    fields = ["namespace", "prefix", "created_at", "revoked_at", "rate_limit_per_minute"]
     readonly_fields = ["prefix", "created_at", "revoked_at"]
     actions = ["revoke_keys"]
 
@@ -38,8 +38,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return  # nothing of a key is editable
-        api_key, raw_key = new_key_for(obj.namespace)
+            obj.save(update_fields=["rate_limit_per_minute"])  # the only editable field of a key
+            return
+        api_key, raw_key = new_key_for(obj.namespace, rate_limit_per_minute=obj.rate_limit_per_minute)
         obj.pk, obj.prefix, obj.created_at = api_key.pk, api_key.prefix, api_key.created_at
         self.message_user(
             request,

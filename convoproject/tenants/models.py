@@ -32,6 +32,12 @@ class ApiKey(models.Model):
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests per minute this key may make; empty means the RATE_LIMIT_PER_MINUTE setting, "
+        "0 means no limit.",
+    )
 
     class Meta:
         verbose_name = "API key"
@@ -43,6 +49,19 @@ class ApiKey(models.Model):
     @property
     def is_active(self):
         return self.revoked_at is None
+
+
+class RateCounter(models.Model):
+    """How many requests one caller ("key:<id>" or "user:<id>") made in the
+    current minute: one row per caller, counted up by a single upsert in
+    convoproject.rpc.throttling, so every app server shares the count."""
+
+    bucket = models.CharField(max_length=64, primary_key=True)
+    minute = models.BigIntegerField(help_text="The minute counted: Unix time // 60.")
+    count = models.PositiveIntegerField()
+
+    def __str__(self):
+        return f"{self.bucket}: {self.count} in minute {self.minute}"
 
 
 class IdempotentResponse(models.Model):
