@@ -2,37 +2,28 @@
 `manage.py check --deploy`, a required SECRET_KEY, and the admin's static
 files served by the app itself (whitenoise) under gunicorn."""
 
-import os
-import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import server
+from bench.server import ROOT, Server
+
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
-GUNICORN = [sys.executable, "-m", "gunicorn", "convoproject.wsgi:application"]
-GUNICORN += ["--workers", "1", "--threads", "2", "--worker-class", "gthread", "--timeout", "30"]
 
 
 def production_env(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_DEBUG", "CONVO_DEV", "SECRET_KEY"}}
-    env.update(
-        DJANGO_PRODUCTION="1",
-        SECRET_KEY=secrets.token_urlsafe(50),
+    """The environment of `make serve` (DJANGO_PRODUCTION=1, HTTPS redirect on) on a new SQLite file."""
+    return server.production_env(
+        f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        static_root=tmp_path / "static",
+        ssl_redirect=True,
         ALLOWED_HOSTS="convo.example.com,127.0.0.1",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
-        STATIC_ROOT=str(tmp_path / "static"),
-        PYTHONUNBUFFERED="1",
+        **extra,
     )
-    env.update(extra)
-    return env
 
 
 def manage(env, *args, timeout=60):
@@ -63,12 +54,6 @@ def test_without_the_production_flag_no_secret_key_is_needed(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
@@ -91,29 +76,12 @@ def test_gunicorn_serves_admin_static_files_and_healthz(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "static" / "admin" / "css" / "base.css").is_file()
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [*GUNICORN, "--bind", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert server.poll() is None, log_path.read_text(errors="replace")
-            try:
-                status, _, body = get(f"{base}/healthz")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not answer within 15 s"
-                time.sleep(0.1)
+    with Server(
+        env["DATABASE_URL"], workers=1, threads=2, log_path=log_path, ssl_redirect=True, env=env, boot_timeout=15
+    ) as gunicorn:
+        base = gunicorn.base_url
+        status, _, body = get(f"{base}/healthz")
         # Plain HTTP health checks from a load balancer are not redirected.
         assert status == 200, body
         assert body == b'{"status": "ok"}'
@@ -129,15 +97,6 @@ def test_gunicorn_serves_admin_static_files_and_healthz(tmp_path):
         status, headers, _ = get(f"{base}/static/admin/css/base.css", {"Host": "convo.example.com"})
         assert status == 301
         assert headers["Location"] == "https://convo.example.com/static/admin/css/base.css"
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=5)
     # The request log went to the server's output, one JSON line per request.
     output = log_path.read_text(errors="replace")
     assert '"path":"/static/admin/css/base.css"' in output
