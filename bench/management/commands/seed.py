@@ -20,8 +20,8 @@ written in time order, as the service writes them.
 
 On PostgreSQL rows go in with COPY (bulk_create's multi-row INSERTs, which
 --no-copy chooses, seeded 15,000 messages/s against COPY's 25,000 on 2
-cores), elsewhere with bulk_create; either way one transaction per --batch
-rows, with a progress line on stderr. Then, on PostgreSQL, VACUUM (ANALYZE):
+cores), elsewhere with one executemany INSERT per batch (bench.bulk); either
+way one transaction per --batch rows, with a progress line on stderr. Then, on PostgreSQL, VACUUM (ANALYZE):
 fresh statistics for the planner and the visibility map set, the state
 autovacuum would leave the tables in. It refuses to run when there is data
 already, unless --append (which adds new namespaces with their own parents).
@@ -42,7 +42,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bench import corpus
+from bench import bulk, corpus
 from chats.models import Chat, members_key_of
 from chats.models import Message as ChatMessage
 from convoproject.tenants.models import Namespace
@@ -334,8 +334,8 @@ class Command(BaseCommand):
         start = self.end - datetime.timedelta(microseconds=step * total)
         hidden_fraction = self.options["hidden_fraction"]
         progress = Progress(f"{model._meta.app_label} messages", total, enabled=self.progress_enabled)
-        copy = connection.vendor == "postgresql" and not self.options["no_copy"]
-        write = self.copy_rows if copy else self.create_rows
+        bulk_create = connection.vendor == "postgresql" and self.options["no_copy"]
+        write = self.create_rows if bulk_create else bulk.write_rows
         columns = ["id", "namespace_id", "author_id", "text", "sent_at", "hidden", "hidden_at", "hidden_reason"]
         columns.append(f"{model.PARENT}_id")
         for batch_start in range(0, total, batch_size):
@@ -368,12 +368,6 @@ class Command(BaseCommand):
             made["total"] += len(rows)
             progress.advance(len(rows))
         return made
-
-    def copy_rows(self, model, columns, rows):
-        sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
 
     def create_rows(self, model, columns, rows):
         model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
