@@ -1,35 +1,56 @@
 """The Chats RPCs: parse (the request serializer), call one service or query
 function, render."""
 
+from convoproject.rpc.errors import NotAMember
 from convoproject.rpc.views import RpcView
 
 from . import queries, services
 from . import serializers as s
+from .errors import ChatNotFound
 
 
 class CreateChat(RpcView):
+    """Get the chat of a set of users.
+
+    The same set, in any order, always gets the same chat back (same id and
+    created_at), also when two requests race."""
+
     request_serializer = s.CreateChatRequest
+    response_serializer = s.ChatResponse
     idempotent = True
 
     def call(self, namespace, *, user_ids):
-        return {"chat": s.ChatSerializer(services.create_chat(namespace, user_ids)).data}
+        return {"chat": s.chat_wire(services.create_chat(namespace, user_ids))}
 
 
 class CreateMessage(RpcView):
+    """Post a message in a chat.
+
+    The author must be one of the chat's users."""
+
     request_serializer = s.CreateMessageRequest
+    response_serializer = s.MessageResponse
+    call_errors = (ChatNotFound, NotAMember)
     idempotent = True
 
     def call(self, namespace, *, author_id, chat_id, text):
         message = services.create_message(namespace, chat_id, author_id=author_id, text=text)
-        return {"message": s.MessageSerializer(message).data}
+        return {"message": s.message_wire(message)}
 
 
 class ListMessages(RpcView):
+    """List the messages of a chat, newest first.
+
+    As Streams ListMessages: the newest `limit` messages sent strictly before
+    `sent_before` (if given)."""
+
     request_serializer = s.ListMessagesRequest
+    response_serializer = s.MessagesResponse
+    call_errors = (ChatNotFound,)
 
     def call(self, namespace, *, chat_id, sent_before, limit):
         rows = queries.list_messages(namespace, chat_id, sent_before=sent_before, limit=limit)
-        return {"messages": s.MessageSerializer(rows, many=True).data}
+        return {"messages": [s.message_wire(row) for row in rows]}
 
 
 RPCS = {

@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
-from convoproject.messaging import message_serializer
+from convoproject.messaging import message_serializer, message_wire
 from convoproject.rpc import fields
+from convoproject.rpc.timestamps import format_timestamp
 
 from .models import Conversation, Message
 
@@ -32,6 +33,45 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 MessageSerializer = message_serializer(Message)
+
+
+# What the views render with: the same as the serializers above (which the
+# OpenAPI document shows), as plain functions, several times faster.
+
+
+def conversation_wire(conversation):
+    return {
+        "id": str(conversation.id),
+        "group_id": conversation.group_id,
+        "topic": conversation.topic,
+        "created_at": format_timestamp(conversation.created_at),
+    }
+
+
+message_wire = message_wire(Message)
+
+
+# The answers of the RPCs (what the views return, for the OpenAPI document).
+
+
+class ConversationResponse(serializers.Serializer):
+    conversation = ConversationSerializer()
+
+
+class ConversationsResponse(serializers.Serializer):
+    conversations = ConversationSerializer(many=True, help_text="Newest first.")
+
+
+class MessageResponse(serializers.Serializer):
+    message = MessageSerializer()
+
+
+class MessagesResponse(serializers.Serializer):
+    messages = MessageSerializer(many=True)
+
+
+class EmptyResponse(serializers.Serializer):
+    """Always the empty object {}."""
 
 
 # ---------------------------------------------------------------- requests, fields in validation order

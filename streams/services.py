@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from convoproject.messaging import append_message, locked_parent
+from convoproject.messaging import append_message, locked_parent, locked_parent_row
 
 from .errors import ConversationNotFound
 from .models import Conversation, Message
@@ -35,7 +35,7 @@ def delete_conversation(namespace, conversation_id):
 
 def create_message(namespace, conversation_id, *, author_id, text):
     with transaction.atomic():
-        conversation = locked_parent(Conversation, namespace, conversation_id)
+        conversation = locked_parent_row(Conversation, namespace, conversation_id)
         if conversation is None:
             raise ConversationNotFound()
         return append_message(Message, conversation, author_id=author_id, text=text)

@@ -5,18 +5,22 @@ from convoproject.rpc.views import RpcView
 
 from . import queries, services
 from . import serializers as s
+from .errors import ConversationNotFound
 
 
 def conversation(row):
-    return {"conversation": s.ConversationSerializer(row).data}
+    return {"conversation": s.conversation_wire(row)}
 
 
 def messages(rows):
-    return {"messages": s.MessageSerializer(rows, many=True).data}
+    return {"messages": [s.message_wire(row) for row in rows]}
 
 
 class CreateConversation(RpcView):
+    """Create a conversation in a group, with a topic."""
+
     request_serializer = s.CreateConversationRequest
+    response_serializer = s.ConversationResponse
     idempotent = True
 
     def call(self, namespace, *, group_id, topic):
@@ -24,21 +28,38 @@ class CreateConversation(RpcView):
 
 
 class ReadConversation(RpcView):
+    """Read a conversation.
+
+    With `group_id`, a conversation of another group is not found."""
+
     request_serializer = s.ReadConversationRequest
+    response_serializer = s.ConversationResponse
+    call_errors = (ConversationNotFound,)
 
     def call(self, namespace, *, id, group_id):
         return conversation(queries.get_conversation(namespace, id, group_id=group_id))
 
 
 class UpdateConversation(RpcView):
+    """Rename a conversation.
+
+    Answers the conversation with its new topic."""
+
     request_serializer = s.UpdateConversationRequest
+    response_serializer = s.ConversationResponse
+    call_errors = (ConversationNotFound,)
 
     def call(self, namespace, *, id, topic):
         return conversation(services.update_conversation(namespace, id, topic=topic))
 
 
 class DeleteConversation(RpcView):
+    """Delete a conversation and its messages.
+
+    All in one transaction. Deleting a missing conversation also answers {}."""
+
     request_serializer = s.DeleteConversationRequest
+    response_serializer = s.EmptyResponse
 
     def call(self, namespace, *, id):
         services.delete_conversation(namespace, id)
@@ -46,31 +67,55 @@ class DeleteConversation(RpcView):
 
 
 class ListConversations(RpcView):
+    """List the conversations of a group, newest first."""
+
     request_serializer = s.ListConversationsRequest
+    response_serializer = s.ConversationsResponse
 
     def call(self, namespace, *, group_id):
         rows = queries.list_conversations(namespace, group_id)
-        return {"conversations": s.ConversationSerializer(rows, many=True).data}
+        return {"conversations": [s.conversation_wire(row) for row in rows]}
 
 
 class CreateMessage(RpcView):
+    """Post a message in a conversation.
+
+    Its `sent_at` is unique and strictly increasing within the conversation."""
+
     request_serializer = s.CreateMessageRequest
+    response_serializer = s.MessageResponse
+    call_errors = (ConversationNotFound,)
     idempotent = True
 
     def call(self, namespace, *, author_id, conversation_id, text):
         message = services.create_message(namespace, conversation_id, author_id=author_id, text=text)
-        return {"message": s.MessageSerializer(message).data}
+        return {"message": s.message_wire(message)}
 
 
 class ListMessages(RpcView):
+    """List the messages of a conversation, newest first.
+
+    The newest `limit` messages sent strictly before `sent_before` (if given):
+    page back by passing the oldest `sent_at` of a page as the next
+    `sent_before`. Hidden messages are never returned."""
+
     request_serializer = s.ListMessagesRequest
+    response_serializer = s.MessagesResponse
+    call_errors = (ConversationNotFound,)
 
     def call(self, namespace, *, conversation_id, sent_before, limit):
         return messages(queries.list_messages(namespace, conversation_id, sent_before=sent_before, limit=limit))
 
 
 class RecentMessages(RpcView):
+    """Read the newest messages of several conversations at once.
+
+    For each conversation, in the order first given (duplicates ignored), its
+    newest `limit_per_conversation` messages, newest first. Unknown ids
+    contribute nothing."""
+
     request_serializer = s.RecentMessagesRequest
+    response_serializer = s.MessagesResponse
 
     def call(self, namespace, *, conversation_ids, limit_per_conversation):
         return messages(

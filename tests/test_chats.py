@@ -449,23 +449,28 @@ def test_same_users_in_another_namespace_get_another_chat(api, other, chat):
 
 
 def test_create_chat_queries(api, assert_queries):
-    with assert_queries(3):  # the API key, the lookup, the insert
+    with assert_queries(3):  # the first request of a key looks it up; the lookup, the insert
         created = api.chat(["alice", "bob"])
-    with assert_queries(2):  # the API key, the lookup
+    # From here on the key is cached.
+    with assert_queries(1):  # the lookup
         assert api.chat(["bob", "alice"]) == created
+    with assert_queries(2):  # the lookup, the insert
+        assert api.chat(["carol", "alice"]) != created
 
 
 def test_create_message_queries(api, chat, assert_queries):
     api.chat_message(chat["id"], "alice")
-    with assert_queries(4):  # the API key, the locked chat, the newest sent_at, the insert
+    with assert_queries(3):  # the locked chat, the newest sent_at, the insert
         api.chat_message(chat["id"], "bob")
 
 
 def test_list_messages_queries(api, chat, assert_queries):
     for i in range(5):
         api.chat_message(chat["id"], "alice", f"m{i}")
-    with assert_queries(3):  # the API key, the chat, the page
+    with assert_queries(1):  # the page (its messages prove the chat exists)
         assert len(list_messages(api, chat["id"], limit=3)) == 3
+    with assert_queries(2):  # an empty page, then: does the chat exist?
+        assert list_messages(api, chat["id"], sent_before="2000-01-01T00:00:00Z") == []
 
 
 def test_error_responses_are_envelopes(api):

@@ -40,10 +40,15 @@ class RpcView(APIView):
     returns the response object.
 
     `idempotent = True` (the create RPCs) honours an Idempotency-Key header
-    (CONTRACT 7, convoproject.rpc.idempotency); other RPCs ignore it."""
+    (CONTRACT 7, convoproject.rpc.idempotency); other RPCs ignore it.
+
+    For the OpenAPI document only (convoproject.rpc.schema): `response_serializer`
+    describes what `call` returns, `call_errors` the RpcErrors it may raise."""
 
     http_method_names = ["post"]
     request_serializer = None
+    response_serializer = None
+    call_errors = ()
     idempotent = False
 
     def initial(self, request, *args, **kwargs):
@@ -62,9 +67,8 @@ class RpcView(APIView):
 
     def post(self, request, *args, **kwargs):
         body = parse_body(self.raw_body)
-        serializer = self.request_serializer(data=body)
-        serializer.is_valid(raise_exception=True)
-        fields = serializer.validated_data
+        # Field by field, in declared order; the first failure raises its error.
+        fields = {name: field.clean(body.get(name)) for name, field in self.request_fields()}
         if self.idempotency_key is None:
             return Response(self.call(self.namespace, **fields))
         answer = idempotency.once(
@@ -78,6 +82,16 @@ class RpcView(APIView):
 
     def call(self, namespace, **fields):
         raise NotImplementedError
+
+    @classmethod
+    def request_fields(cls):
+        """(name, field) of the request serializer, bound once per view: DRF
+        deep-copies every field for each serializer instance, which cost more
+        than validating them. The fields' clean() keeps no state."""
+        fields = cls.__dict__.get("_request_fields")
+        if fields is None:
+            fields = cls._request_fields = tuple(cls.request_serializer().fields.items())
+        return fields
 
 
 @csrf_exempt
