@@ -3,6 +3,11 @@
 # make setup - only .venv and its packages (idempotent)
 # make serve - production: migrate, collectstatic, gunicorn with DJANGO_PRODUCTION=1
 #              (SECRET_KEY required; BIND, WORKERS, THREADS, TIMEOUT from the environment)
+# make loadtest - the larger load test (README "Load test"): REQUESTS from CLIENTS threads
+#              against gunicorn (WORKERS x THREADS) on DATABASE_URL; use a scratch database
+# make bench - every RPC over HTTP under gunicorn beside its raw-SQL floor, and ListMessages as a
+#              conversation grows (docs/PERFORMANCE.md); seeds DATABASE_URL once (default bench.sqlite3)
+# make bench-plot - docs/performance-listmessages.png from the latest bench results of both databases
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,8 +19,18 @@ BIND ?= 127.0.0.1:8000
 WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 THREADS ?= 4
 TIMEOUT ?= 30
+# make loadtest: total requests and client threads (gunicorn: WORKERS and THREADS above).
+REQUESTS ?= 100000
+CLIENTS ?= 64
+# make bench: connections, messages seeded (once), extra `manage.py bench` arguments. REQUESTS
+# (per phase) is loadtest's variable too: bench takes it only when given, else 2000.
+CONCURRENCY ?= 8
+MESSAGES ?= 1000000
+BENCH_ARGS ?=
+BENCH_REQUESTS = $(if $(filter environment command line,$(origin REQUESTS)),$(REQUESTS),2000)
+BENCH_DATABASE_URL = $(or $(DATABASE_URL),sqlite:///$(CURDIR)/bench.sqlite3)
 
-.PHONY: setup run serve test lint format conformance
+.PHONY: setup run serve test lint format conformance loadtest bench bench-plot
 
 setup: $(STAMP)
 
@@ -30,8 +45,9 @@ run: setup
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py dev_setup
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
+# Migrations run without DB_STATEMENT_TIMEOUT_MS: an index build on a big table takes long.
 serve: setup
-	DJANGO_PRODUCTION=1 $(PY) manage.py migrate --noinput
+	DJANGO_PRODUCTION=1 DB_STATEMENT_TIMEOUT_MS=0 $(PY) manage.py migrate --noinput
 	DJANGO_PRODUCTION=1 $(PY) manage.py collectstatic --noinput
 	DJANGO_PRODUCTION=1 exec $(PY) -m gunicorn convoproject.wsgi:application \
 		--bind $(BIND) --workers $(WORKERS) --threads $(THREADS) --worker-class gthread \
@@ -39,6 +55,19 @@ serve: setup
 
 test: setup
 	$(PY) -m pytest
+
+loadtest: setup
+	DB_STATEMENT_TIMEOUT_MS=0 $(PY) manage.py migrate --noinput
+	$(PY) manage.py loadtest --requests $(REQUESTS) --threads $(CLIENTS) \
+		--workers $(WORKERS) --server-threads $(THREADS)
+
+bench: setup
+	DATABASE_URL='$(BENCH_DATABASE_URL)' DB_STATEMENT_TIMEOUT_MS=0 $(PY) manage.py migrate --noinput
+	DATABASE_URL='$(BENCH_DATABASE_URL)' $(PY) manage.py bench --messages $(MESSAGES) \
+		--concurrency $(CONCURRENCY) --requests $(BENCH_REQUESTS) --workers $(WORKERS) --threads $(THREADS) $(BENCH_ARGS)
+
+bench-plot: setup
+	$(PY) -m bench.plot
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -11,6 +11,7 @@ are on, so that `manage.py check --deploy` is clean. Without it nothing of
 that applies and the settings are the development/test ones.
 """
 
+import datetime
 import os
 import tempfile
 from pathlib import Path
@@ -31,6 +32,9 @@ def env_flag(name, default=False):
 DEBUG = env_flag("DJANGO_DEBUG")
 # `make run` sets CONVO_DEV=1: only then may dev_setup print a known login.
 DEVELOPMENT = env_flag("CONVO_DEV")
+# `manage.py bench` sets CONVO_BENCH_FLOORS=1 on the gunicorn it starts, and
+# only there: it mounts the floor views of bench/floors.py at /bench-floor/.
+BENCH_FLOORS = env_flag("CONVO_BENCH_FLOORS")
 
 # `make serve` sets DJANGO_PRODUCTION=1: see the production block below.
 PRODUCTION = env_flag("DJANGO_PRODUCTION")
@@ -54,6 +58,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The OpenAPI document (/api/schema/) and Swagger UI (/api/docs/), whose
+    # JS and CSS the sidecar serves from here: the docs work offline.
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "convoproject.tenants",
     "convoproject.moderation",
     "convoproject.web",
@@ -75,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a django-axes lockout into its answer (AXES_LOCKOUT_CALLABLE).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "convoproject.urls"
@@ -104,7 +115,9 @@ def database_from_env():
         conn_health_checks=True,
     )
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        config["CONN_MAX_AGE"] = 0
+        # Kept open like PostgreSQL's: opening a SQLite connection (and its
+        # PRAGMAs) costs more than a whole read.
+        config["CONN_HEALTH_CHECKS"] = False
         config["OPTIONS"] = {
             # Writers take the lock when their transaction starts, so two
             # writers never both read the newest sent_at and then collide.
@@ -117,13 +130,71 @@ def database_from_env():
         # run, so that runs side by side do not share it.
         config["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"convo-test-{os.getpid()}.sqlite3")}
     else:
-        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=2))
+        if config["ENGINE"] == "django.db.backends.postgresql":
+            add_postgresql_timeouts(options)
     return config
+
+
+def env_int(name, default, *, minimum=0):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise ImproperlyConfigured(f"{name} must be a whole number, at least {minimum}, not {value!r}")
+    return number
+
+
+def add_postgresql_timeouts(options):
+    """Bound every statement and every lock wait, server-side, through libpq's
+    `options` (sent when the connection starts, so no extra round trip). A
+    cancelled statement raises OperationalError, which a request answers with
+    a 503 envelope (convoproject.rpc.middleware), and rolls back its
+    transaction. The RPCs' statements take milliseconds; the defaults are far
+    above that and below gunicorn's 30 s request timeout (TIMEOUT), so that a
+    stuck query fails cleanly (503, rolled back) before gunicorn would kill
+    the worker. 0 sends nothing: the role's or database's own setting applies
+    (e.g. behind PgBouncer in transaction mode, which refuses `options`). A
+    setting already in DATABASE_URL's `?options=` wins."""
+    timeouts = {
+        # One statement, lock waits included.
+        "statement_timeout": env_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
+        # One lock wait (a parent's row lock, an Idempotency-Key's unique
+        # index): held for milliseconds normally, so a long wait means a
+        # long-running holder (a bulk admin delete, a migration); fail the
+        # request rather than queue every thread behind it.
+        "lock_timeout": env_int("DB_LOCK_TIMEOUT_MS", 5_000),
+    }
+    existing = options.get("options", "")
+    added = [f"-c {name}={ms}" for name, ms in timeouts.items() if ms and name not in existing]
+    if added:
+        options["options"] = " ".join([existing, *added]).strip()
 
 
 DATABASES = {"default": database_from_env()}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a login once a username has failed
+# AXES_FAILURE_LIMIT times from one address, for AXES_COOLOFF_MINUTES; a
+# success resets the count. Attempts are kept in the database, so every app
+# server sees them. Behind a load balancer REMOTE_ADDR is the balancer's, and
+# the block becomes per username (still a block on guessing).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT") or 5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES") or 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "convoproject.web.lockout.locked_out"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -162,8 +233,49 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "convoproject.rpc.negotiation.AlwaysJSON",
     "EXCEPTION_HANDLER": "convoproject.rpc.errors.drf_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "convoproject.rpc.schema.RpcAutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["convoproject.rpc.throttling.RateLimitThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
+
+# The OpenAPI 3 document of the RPCs (convoproject.rpc.schema), public, and
+# Swagger UI from the sidecar's local files (no CDN, no online validator).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Conversation service",
+    "DESCRIPTION": (
+        "Streams (conversations in groups, with messages) and Chats (one chat per set of users). "
+        "Every RPC is `POST /protobuf/{Service}/{Method}` with a JSON object body, parsed as JSON whatever "
+        "the Content-Type; unknown fields are ignored and `null` means absent. Every answer is JSON: 200 "
+        "with the response object, or an error envelope `{id, code, detail, status}` whose `code` is the "
+        "HTTP status. Another method on an RPC path is 405 (`Allow: POST`), an unknown RPC 404."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "PREPROCESSING_HOOKS": ["convoproject.rpc.schema.only_rpc_paths"],
+    "POSTPROCESSING_HOOKS": [],  # keep the error codes' one-value enums inline
+    "SORT_OPERATIONS": False,  # the contract's order
+    "TAGS": [
+        {"name": "Streams", "description": "Conversations grouped by a group_id, each with a topic and messages."},
+        {"name": "Chats", "description": "One chat per set of users, found again for the same set."},
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "displayOperationId": True},
+}
+
+# How long each process trusts an API key it has looked up. The contract
+# promises that a revoked key is refused within 5 seconds on every server.
+API_KEY_CACHE_SECONDS = float(os.environ.get("API_KEY_CACHE_SECONDS") or 4)
+if not 0 <= API_KEY_CACHE_SECONDS <= 5:
+    raise ImproperlyConfigured("API_KEY_CACHE_SECONDS must be from 0 to 5 (a revoked key is refused within 5 s)")
+
+# Requests per minute per API key (or per logged-in user), counted in the
+# database so that every app server shares the count; 0 (the default) is no
+# limit. A key's own rate_limit_per_minute (admin) overrides it.
+RATE_LIMIT_PER_MINUTE = int(os.environ.get("RATE_LIMIT_PER_MINUTE") or 0)
 
 # ------------------------------------------------------------------ production
 # Behind a load balancer that terminates TLS, set SECURE_PROXY_SSL_HEADER to

@@ -1,9 +1,11 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 import chats.views
 import streams.views
 from convoproject.health import healthz
+from convoproject.rpc.docs import DocsView, SchemaView
 from convoproject.rpc.views import UNKNOWN_RPC_ROUTE, rpc_routes
 
 urlpatterns = [
@@ -12,8 +14,15 @@ urlpatterns = [
     UNKNOWN_RPC_ROUTE,
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", DocsView.as_view(), name="api-docs"),
     path("", include("convoproject.web.urls")),
 ]
+
+if settings.BENCH_FLOORS:  # only under `manage.py bench` (bench/floors.py)
+    from bench.floors import urlpatterns as floor_urlpatterns
+
+    urlpatterns += floor_urlpatterns
 
 handler400 = "convoproject.rpc.handlers.bad_request"
 handler403 = "convoproject.rpc.handlers.permission_denied"
