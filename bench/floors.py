@@ -46,13 +46,6 @@ _CONVERSATION = """
            "streams_conversation"."topic", "streams_conversation"."created_at"
     FROM "streams_conversation"
 """
-_STREAMS_MESSAGE = """
-    SELECT "streams_message"."id", "streams_message"."namespace_id", "streams_message"."author_id",
-           "streams_message"."text", "streams_message"."sent_at", "streams_message"."hidden",
-           "streams_message"."hidden_at", "streams_message"."hidden_by_id", "streams_message"."hidden_reason",
-           "streams_message"."conversation_id"
-    FROM "streams_message"
-"""
 # The reads select just the wire form's columns (a values_list: Django names each).
 _CONVERSATION_VALUES = """
     SELECT "streams_conversation"."id" AS "id", "streams_conversation"."group_id" AS "group_id",
@@ -140,11 +133,11 @@ SQL = {
     },
     "Streams/RecentMessages": {
         # One part per conversation, joined with UNION ALL, then the order.
-        "part": "SELECT {position} AS position, page.* FROM ("
-        + _STREAMS_MESSAGE
+        "part": "SELECT {position} AS position, part.* FROM ("
+        + _STREAMS_PAGE
         + """WHERE ("streams_message"."conversation_id" = %s AND NOT "streams_message"."hidden"
                    AND "streams_message"."namespace_id" = %s)
-            ORDER BY "streams_message"."sent_at" DESC LIMIT {limit}) page""",
+            ORDER BY 5 DESC LIMIT {limit}) part""",
         "union": " UNION ALL ",
         "order": " ORDER BY position, sent_at DESC",
         # PostgreSQL: one LATERAL join over the ids instead.
@@ -266,11 +259,6 @@ def page_out(row, parent_key):
         "text": row[3],
         "sent_at": out_time(row[4]),
     }
-
-
-def message_out(row, parent_key):
-    """A row of all a message's columns (_STREAMS_MESSAGE)."""
-    return page_out((row[0], row[2], row[9], row[3], row[4]), parent_key)
 
 
 def user_ids_of(value):
@@ -452,8 +440,8 @@ def recent_messages(namespace_id, body):
         parts.append(sql("Streams/RecentMessages", "part", position=position, limit=limit))
         params += [db_uuid(conversation_id), namespace_id]
     statement = SQL["Streams/RecentMessages"]["union"].join(parts) + SQL["Streams/RecentMessages"]["order"]
-    # The first column is the position: message columns start at 1.
-    return {"messages": [message_out(row[1:], "conversation_id") for row in fetchall(statement, params)]}
+    # The first column is the position: the page's columns start at 1.
+    return {"messages": [page_out(row[1:], "conversation_id") for row in fetchall(statement, params)]}
 
 
 @floor("Chats/CreateChat")

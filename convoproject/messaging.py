@@ -165,7 +165,7 @@ def page_of(message_model, parent_model, namespace, parent_id, *, sent_before=No
     page takes a second, to tell an emptied-out history from a missing parent."""
     if parent_id is None:
         return None
-    page = _prepared_page(message_model).run(
+    page = prepared_page(message_model).run(
         (limit, sent_before is not None), namespace_id=namespace.pk, parent_id=parent_id, sent_before=sent_before
     )
     if not page and not parent_model.objects.filter(namespace=namespace, id=parent_id).exists():
@@ -175,10 +175,10 @@ def page_of(message_model, parent_model, namespace, parent_id, *, sent_before=No
 
 def message_row(message_model):
     """The row type of pages: a namedtuple of the wire form's fields."""
-    return _prepared_page(message_model).row
+    return prepared_page(message_model).row
 
 
-def _prepared_page(message_model):
+def prepared_page(message_model):
     """newest_messages as a PreparedRead: what every ListMessages runs."""
     field = message_model._meta.get_field
     columns = ["id", "author_id", f"{message_model.PARENT}_id", "text", "sent_at"]

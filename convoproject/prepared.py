@@ -66,12 +66,31 @@ class PreparedRead:
 
     def run(self, shape, **values):
         sql, params, slots, compiler, converters = self._compiled(shape)
+        return self._rows(sql, self._params(params, slots, values), compiler, converters)
+
+    def run_each(self, shape, name, each, *, order_by, **values):
+        """The query for every value of argument `name` in `each`, as one
+        statement: a UNION ALL of one part per value, answered part after
+        part (then by `order_by`, which names the query's own order)."""
+        sql, params, slots, compiler, converters = self._compiled(shape)
+        parts, all_params = [], []
+        for position, value in enumerate(each):
+            parts.append(f"SELECT {position:d} AS position, part.* FROM ({sql}) part")
+            all_params += self._params(params, slots, {**values, name: value})
+        statement = " UNION ALL ".join(parts) + f" ORDER BY position, {order_by}"
+        return self._rows(statement, all_params, compiler, converters, skip=1)
+
+    @staticmethod
+    def _params(params, slots, values):
         params = list(params)
         for position, name, field in slots:
             params[position] = field.get_db_prep_value(values[name], connection)
+        return params
+
+    def _rows(self, sql, params, compiler, converters, skip=0):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            rows = [row[skip:] for row in cursor.fetchall()] if skip else cursor.fetchall()
         if converters:
             rows = compiler.apply_converters(rows, converters)
         return [self.row._make(row) for row in rows]

@@ -1,10 +1,8 @@
 """Reads of Streams data; each takes the caller's namespace first."""
 
-import uuid
-
 from django.db import connection
 
-from convoproject.messaging import message_row, newest_messages, page_of
+from convoproject.messaging import message_row, page_of, prepared_page
 from convoproject.prepared import PreparedRead
 
 from .errors import ConversationNotFound
@@ -73,21 +71,15 @@ def recent_messages(namespace, conversation_ids, *, limit_per_conversation=25):
         with connection.cursor() as cursor:
             cursor.execute(_RECENT_LATERAL, [conversation_ids, namespace.pk, limit_per_conversation])
             return [row._make(values) for values in cursor.fetchall()]
-    page = newest_messages(Message, namespace, _ANY_ID, limit=limit_per_conversation)
-    page_sql, page_params = page.query.sql_with_params()
-    db_id = Message._meta.get_field("conversation").target_field.get_db_prep_value
-    page_params = list(page_params)
-    (slot,) = [i for i, param in enumerate(page_params) if param == db_id(_ANY_ID, connection)]
-    parts, params = [], []
-    for position, conversation_id in enumerate(conversation_ids):
-        parts.append(f"SELECT {position:d} AS position, page.* FROM ({page_sql}) page")
-        page_params[slot] = db_id(conversation_id, connection)
-        params.extend(page_params)
-    sql = " UNION ALL ".join(parts) + " ORDER BY position, sent_at DESC"
-    return list(Message.objects.raw(sql, params))
+    return prepared_page(Message).run_each(
+        (limit_per_conversation, False),
+        "parent_id",
+        conversation_ids,
+        order_by="sent_at DESC",
+        namespace_id=namespace.pk,
+        sent_before=None,
+    )
 
-
-_ANY_ID = uuid.UUID(int=0)  # stands for each conversation's id in the compiled page
 
 _RECENT_LATERAL = f"""
 SELECT page.id, page.author_id, page.conversation_id, page.text, page.sent_at

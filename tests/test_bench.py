@@ -240,3 +240,11 @@ def test_a_tiny_bench_run_measures_every_rpc_its_floor_and_the_growth_series(tmp
         stderr=(err2 := StringIO()),
     )
     assert "Using the data seeded before" in err2.getvalue()
+    # The in-process profiler runs every RPC and its floor on the same data.
+    profiled = StringIO()
+    call_command("profile_rpcs", "--requests", "5", "--warmup", "1", stdout=profiled)
+    rows = profiled.getvalue().splitlines()[1:]
+    assert [row.split()[0] for row in rows] == [
+        rpc for rpc in RPCS if rpc not in {"Streams/UpdateConversation", "Streams/DeleteConversation"}
+    ]
+    assert all(float(row.split()[1]) > 0 and float(row.split()[2]) > 0 for row in rows)

@@ -80,7 +80,7 @@ def test_conversation_reads_equal_the_plain_queryset(world):
 
 def test_the_page_reads_the_unique_index(world):
     micro, convs = world
-    prepared = messaging._prepared_page(Message)
+    prepared = messaging.prepared_page(Message)
     for shape, before in [((25, False), None), ((25, True), BASE + 10 * MINUTE)]:
         queryset = prepared.build(shape, namespace_id=micro.pk, parent_id=convs[0].id, sent_before=before)
         assert_reads_unique_index(
