@@ -2,9 +2,11 @@
 `manage.py check --deploy`, a required SECRET_KEY, and the admin's static
 files served by the app itself (whitenoise) under gunicorn."""
 
+import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -59,22 +61,33 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def get(url, headers=None):
-    """(status, headers, body) of a GET that follows no redirect."""
+def get(url, headers=None, data=None):
+    """(status, headers, body) of a GET (or a POST of `data`) that follows no redirect."""
     opener = urllib.request.build_opener(NoRedirect)
     try:
-        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
+        with opener.open(urllib.request.Request(url, data=data, headers=headers or {}), timeout=5) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
 
 
+PASSWORD = "a-long-production-password-1"
+
+
+def cookies(headers):
+    """{name: the whole Set-Cookie line} of a response."""
+    return {line.split("=", 1)[0]: line for line in headers.get_all("Set-Cookie") or []}
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="gunicorn needs a POSIX system")
-def test_gunicorn_serves_admin_static_files_and_healthz(tmp_path):
+def test_gunicorn_serves_admin_static_files_healthz_and_secure_cookies(tmp_path):
     env = production_env(tmp_path, SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO")
     result = manage(env, "collectstatic", "--noinput")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "static" / "admin" / "css" / "base.css").is_file()
+    for command in (["migrate", "--noinput"], ["createsuperuser", "--noinput", "--username", "admin", "--email", ""]):
+        result = manage({**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}, *command)
+        assert result.returncode == 0, result.stdout + result.stderr
 
     log_path = tmp_path / "gunicorn.log"
     with Server(
@@ -92,6 +105,25 @@ def test_gunicorn_serves_admin_static_files_and_healthz(tmp_path):
         assert headers["Content-Type"].startswith("text/css")
         assert body == (tmp_path / "static" / "admin" / "css" / "base.css").read_bytes()
         assert "max-age=31536000" in headers["Strict-Transport-Security"]
+
+        # A login over HTTPS (as the balancer forwards it): the CSRF and
+        # session cookies are Secure, the session's also HttpOnly.
+        status, headers, body = get(f"{base}/admin/login/", https)
+        assert status == 200
+        csrf_cookie = cookies(headers)["csrftoken"]
+        assert "; Secure" in csrf_cookie
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+        form = urllib.parse.urlencode({"username": "admin", "password": PASSWORD, "csrfmiddlewaretoken": token})
+        login_headers = {
+            **https,
+            "Cookie": csrf_cookie.split(";", 1)[0],
+            "Referer": "https://convo.example.com/admin/login/",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        status, headers, _ = get(f"{base}/admin/login/?next=/admin/", login_headers, form.encode())
+        assert status == 302, status
+        session_cookie = cookies(headers)["sessionid"]
+        assert "; Secure" in session_cookie and "; HttpOnly" in session_cookie
 
         # Anything else over plain HTTP goes to HTTPS.
         status, headers, _ = get(f"{base}/static/admin/css/base.css", {"Host": "convo.example.com"})
