@@ -8,6 +8,7 @@ exist once.
 """
 
 import datetime
+import functools
 import uuid
 
 from django.conf import settings
@@ -86,16 +87,20 @@ def locked_parent_row(parent_model, namespace, parent_id, columns=("id", "namesp
     assert transaction.get_connection().in_atomic_block
     if parent_id is None:
         return None
-    rows = _prepared(
-        ("lock", parent_model, columns),
+    rows = _prepared_lock(parent_model, columns).run(None, namespace_id=namespace.pk, parent_id=parent_id)
+    return rows[0] if rows else None
+
+
+@functools.cache
+def _prepared_lock(parent_model, columns):
+    return PreparedRead(
         lambda shape, *, namespace_id, parent_id: (
             parent_model.objects.select_for_update().filter(namespace=namespace_id, id=parent_id).values_list(*columns)
         ),
-        columns,
+        list(columns),
         namespace_id=("int", parent_model._meta.get_field("namespace")),
         parent_id=("uuid", parent_model._meta.get_field("id")),
-    ).run(None, namespace_id=namespace.pk, parent_id=parent_id)
-    return rows[0] if rows else None
+    )
 
 
 def next_sent_at(message_model, namespace_id, parent_id):
@@ -106,16 +111,20 @@ def next_sent_at(message_model, namespace_id, parent_id):
     long the history (without the namespace no index fits, and the newest is
     searched for among every message of every parent)."""
     assert transaction.get_connection().in_atomic_block
+    newest = _prepared_newest(message_model).run(None, namespace_id=namespace_id, parent_id=parent_id)
+    now = timezone.now()
+    return now if not newest or now > newest[0].sent_at else newest[0].sent_at + ONE_MICROSECOND
+
+
+@functools.cache
+def _prepared_newest(message_model):
     field = message_model._meta.get_field
-    newest = _prepared(
-        ("newest", message_model),
+    return PreparedRead(
         lambda shape, *, namespace_id, parent_id: newest_sent_at(message_model, namespace_id, parent_id),
         ["sent_at"],
         namespace_id=("int", field("namespace")),
         parent_id=("uuid", field(message_model.PARENT)),
-    ).run(None, namespace_id=namespace_id, parent_id=parent_id)
-    now = timezone.now()
-    return now if not newest or now > newest[0].sent_at else newest[0].sent_at + ONE_MICROSECOND
+    )
 
 
 def newest_sent_at(message_model, namespace_id, parent_id):
@@ -134,17 +143,6 @@ def append_message(message_model, parent, *, author_id, text):
         sent_at=next_sent_at(message_model, parent.namespace_id, parent.id),
         **{f"{message_model.PARENT}_id": parent.id},
     )
-
-
-_PREPARED = {}
-
-
-def _prepared(key, build, columns, **arguments):
-    """The PreparedRead of `key`, made on first use."""
-    prepared = _PREPARED.get(key)
-    if prepared is None:
-        prepared = _PREPARED[key] = PreparedRead(build, list(columns), **arguments)
-    return prepared
 
 
 def newest_messages(message_model, namespace, parent_id, *, sent_before=None, limit=25):
@@ -178,6 +176,7 @@ def message_row(message_model):
     return prepared_page(message_model).row
 
 
+@functools.cache
 def prepared_page(message_model):
     """newest_messages as a PreparedRead: what every ListMessages runs."""
     field = message_model._meta.get_field
@@ -190,8 +189,7 @@ def prepared_page(message_model):
             *columns
         )
 
-    return _prepared(
-        ("page", message_model),
+    return PreparedRead(
         build,
         columns,
         namespace_id=("int", field("namespace")),

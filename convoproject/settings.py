@@ -29,6 +29,19 @@ def env_flag(name, default=False):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_int(name, default, *, minimum=0):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise ImproperlyConfigured(f"{name} must be a whole number, at least {minimum}, not {value!r}")
+    return number
+
+
 DEBUG = env_flag("DJANGO_DEBUG")
 # `make run` sets CONVO_DEV=1: only then may dev_setup print a known login.
 DEVELOPMENT = env_flag("CONVO_DEV")
@@ -137,19 +150,6 @@ def database_from_env():
     return config
 
 
-def env_int(name, default, *, minimum=0):
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        number = None
-    if number is None or number < minimum:
-        raise ImproperlyConfigured(f"{name} must be a whole number, at least {minimum}, not {value!r}")
-    return number
-
-
 def add_postgresql_timeouts(options):
     """Bound every statement and every lock wait, server-side, through libpq's
     `options` (sent when the connection starts, so no extra round trip). A
@@ -189,7 +189,7 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT") or 5)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES") or 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
@@ -275,7 +275,7 @@ if not 0 <= API_KEY_CACHE_SECONDS <= 5:
 # Requests per minute per API key (or per logged-in user), counted in the
 # database so that every app server shares the count; 0 (the default) is no
 # limit. A key's own rate_limit_per_minute (admin) overrides it.
-RATE_LIMIT_PER_MINUTE = int(os.environ.get("RATE_LIMIT_PER_MINUTE") or 0)
+RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 0)
 
 # ------------------------------------------------------------------ production
 # Behind a load balancer that terminates TLS, set SECURE_PROXY_SSL_HEADER to

@@ -43,10 +43,6 @@ def clock():
         yield fake
 
 
-def set_clock(clock, value):
-    clock.return_value = value
-
-
 def calls(rpc, n):
     return [rpc.post(LIST, BODY) for _ in range(n)]
 
@@ -68,9 +64,9 @@ def test_over_the_limit_is_429_with_retry_after(api, settings, clock):
     assert refused["Retry-After"] == "18"
     assert api.post("Streams/CreateConversation", {"group_id": "g", "topic": "t"}).status_code == 429
 
-    set_clock(clock, NOW + 17.5)  # the same minute, half a second before its end
+    clock.return_value = NOW + 17.5  # the same minute, half a second before its end
     assert api.post(LIST, BODY)["Retry-After"] == "1"
-    set_clock(clock, (MINUTE + 1) * 60)  # the next minute: a fresh count
+    clock.return_value = (MINUTE + 1) * 60  # the next minute: a fresh count
     assert [r.status_code for r in calls(api, 5)] == [200] * 5
     assert api.post(LIST, BODY).status_code == 429
 
@@ -80,7 +76,7 @@ def test_refused_writes_write_nothing(api, settings, clock):
     api.ok(LIST, BODY)
     response = api.post("Streams/CreateConversation", {"group_id": "g", "topic": "t"})
     assert response.status_code == 429
-    set_clock(clock, (MINUTE + 1) * 60)
+    clock.return_value = (MINUTE + 1) * 60
     assert api.ok(LIST, BODY) == {"conversations": []}
 
 

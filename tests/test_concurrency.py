@@ -203,19 +203,28 @@ def frozen_clock(kind):
 # --------------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize("clock", ["real", "frozen"])
-def test_streams_create_message_orders_concurrent_writers(namespace, clock):
-    conversation = stream_services.create_conversation(namespace, group_id="g", topic="race")
+def race_writers(create_message, clock):
+    """Every writer posts MESSAGES_PER_THREAD messages with `create_message(writer, text)`
+    at once; ({writer: [(id, sent_at), ...]}, errors)."""
 
     def work(writer, round_):
         results = []
         for i in range(MESSAGES_PER_THREAD):
-            message = stream_services.create_message(namespace, conversation.id, author_id=writer, text=f"{writer} {i}")
+            message = create_message(writer, f"{writer} {i}")
             results.append((str(message.id), message.sent_at))
         return results
 
     results, errors = run_concurrently(work, processes=PROCESSES, threads=THREADS, frozen_now=frozen_clock(clock))
-    results = {writer: rounds[0] if rounds else [] for writer, rounds in results.items()}
+    return {writer: rounds[0] if rounds else [] for writer, rounds in results.items()}, errors
+
+
+@pytest.mark.parametrize("clock", ["real", "frozen"])
+def test_streams_create_message_orders_concurrent_writers(namespace, clock):
+    conversation = stream_services.create_conversation(namespace, group_id="g", topic="race")
+    results, errors = race_writers(
+        lambda writer, text: stream_services.create_message(namespace, conversation.id, author_id=writer, text=text),
+        clock,
+    )
     check_ordering(results, errors, StreamMessage, stream_queries.list_messages, namespace, conversation.id)
 
 
@@ -223,16 +232,10 @@ def test_streams_create_message_orders_concurrent_writers(namespace, clock):
 def test_chats_create_message_orders_concurrent_writers(namespace, clock):
     writers = [f"p{p}t{t}" for p in range(PROCESSES) for t in range(THREADS)]
     chat = chat_services.create_chat(namespace, writers)
-
-    def work(writer, round_):
-        results = []
-        for i in range(MESSAGES_PER_THREAD):
-            message = chat_services.create_message(namespace, chat.id, author_id=writer, text=f"{writer} {i}")
-            results.append((str(message.id), message.sent_at))
-        return results
-
-    results, errors = run_concurrently(work, processes=PROCESSES, threads=THREADS, frozen_now=frozen_clock(clock))
-    results = {writer: rounds[0] if rounds else [] for writer, rounds in results.items()}
+    results, errors = race_writers(
+        lambda writer, text: chat_services.create_message(namespace, chat.id, author_id=writer, text=text),
+        clock,
+    )
     check_ordering(results, errors, ChatMessage, chat_queries.list_messages, namespace, chat.id)
 
 

@@ -10,6 +10,7 @@ around a minute boundary; the answer past the limit is 429 with Retry-After
 (the seconds until the minute ends).
 """
 
+import functools
 import math
 import time
 
@@ -47,10 +48,14 @@ def limit_for(request):
 
 def count_request(bucket, minute):
     """Count one request of `bucket` in `minute`; the count so far, this one included."""
-    table = connection.ops.quote_name(RateCounter._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(_COUNT_SQL.format(table=table), [bucket, minute])
+        cursor.execute(_count_sql(), [bucket, minute])
         return cursor.fetchone()[0]
+
+
+@functools.cache
+def _count_sql():
+    return _COUNT_SQL.format(table=connection.ops.quote_name(RateCounter._meta.db_table))
 
 
 class RateLimitThrottle(BaseThrottle):
