@@ -4,7 +4,7 @@ import uuid
 
 from django.db import models
 
-from convoproject.messaging import MessageBase, moderation_indexes, ordered_message_constraints
+from convoproject.messaging.models import MessageBase, moderation_indexes, ordered_message_constraints
 from convoproject.tenants.models import Namespace
 
 

@@ -1,14 +1,26 @@
-"""Reads of Chats data; each takes the caller's namespace first."""
+"""Reads of Chats data: the shell API, which the RPCs call too. Each takes
+the caller's namespace first, the rest by keyword, and answers rows (named
+tuples) with the fields the API returns."""
 
-from convoproject.messaging import page_of
+import datetime
+import uuid
 
+from convoproject.tenants.models import Namespace
+
+from . import statements
 from .errors import ChatNotFound
-from .models import Chat, Message
 
 
-def list_messages(namespace, chat_id, *, sent_before=None, limit=25):
-    """The newest `limit` visible messages sent strictly before `sent_before`, newest first."""
-    page = page_of(Message, Chat, namespace, chat_id, sent_before=sent_before, limit=limit)
+def list_messages(
+    namespace: Namespace,
+    *,
+    chat_id: uuid.UUID | None,
+    sent_before: datetime.datetime | None = None,
+    limit: int = 25,
+) -> list:
+    """The newest `limit` visible messages sent strictly before `sent_before`,
+    newest first (id, author_id, chat_id, text, sent_at), or ChatNotFound."""
+    page = statements.pages.page(namespace.pk, chat_id, sent_before=sent_before, limit=limit)
     if page is None:
         raise ChatNotFound()
     return page

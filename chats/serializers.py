@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
-from convoproject.messaging import message_serializer, message_wire
+from convoproject.messaging.serializers import message_serializer
 from convoproject.rpc import fields
-from convoproject.rpc.timestamps import format_timestamp
+from convoproject.rpc.render import renderer
 
 from .models import Chat, Message
 
@@ -33,19 +33,9 @@ class ChatSerializer(serializers.ModelSerializer):
 
 MessageSerializer = message_serializer(Message)
 
-
-# What the views render with: the same as the serializers above (which the
-# OpenAPI document shows), as plain functions, several times faster.
-
-
-def chat_wire(chat):
-    return {"id": str(chat.id), "user_ids": chat.user_ids, "created_at": format_timestamp(chat.created_at)}
-
-
-message_wire = message_wire(Message)
-
-
-# The answers of the RPCs (what the views return, for the OpenAPI document).
+# What the views render with: derived from the serializers above.
+render_chat = renderer(ChatSerializer)
+render_message = renderer(MessageSerializer)
 
 
 class ChatResponse(serializers.Serializer):

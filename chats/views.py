@@ -1,12 +1,11 @@
 """The Chats RPCs: parse (the request serializer), call one service or query
 function, render."""
 
-from convoproject.rpc.errors import NotAMember
 from convoproject.rpc.views import RpcView
 
 from . import queries, services
 from . import serializers as s
-from .errors import ChatNotFound
+from .errors import ChatNotFound, NotAMember
 
 
 class CreateChat(RpcView):
@@ -20,7 +19,7 @@ class CreateChat(RpcView):
     idempotent = True
 
     def call(self, namespace, *, user_ids):
-        return {"chat": s.chat_wire(services.create_chat(namespace, user_ids))}
+        return {"chat": s.render_chat(services.create_chat(namespace, user_ids=user_ids))}
 
 
 class CreateMessage(RpcView):
@@ -34,8 +33,8 @@ class CreateMessage(RpcView):
     idempotent = True
 
     def call(self, namespace, *, author_id, chat_id, text):
-        message = services.create_message(namespace, chat_id, author_id=author_id, text=text)
-        return {"message": s.message_wire(message)}
+        message = services.create_message(namespace, chat_id=chat_id, author_id=author_id, text=text)
+        return {"message": s.render_message(message)}
 
 
 class ListMessages(RpcView):
@@ -49,8 +48,8 @@ class ListMessages(RpcView):
     call_errors = (ChatNotFound,)
 
     def call(self, namespace, *, chat_id, sent_before, limit):
-        rows = queries.list_messages(namespace, chat_id, sent_before=sent_before, limit=limit)
-        return {"messages": [s.message_wire(row) for row in rows]}
+        rows = queries.list_messages(namespace, chat_id=chat_id, sent_before=sent_before, limit=limit)
+        return {"messages": [s.render_message(row) for row in rows]}
 
 
 RPCS = {

@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
-from convoproject.messaging import message_serializer, message_wire
+from convoproject.messaging.serializers import message_serializer
 from convoproject.rpc import fields
-from convoproject.rpc.timestamps import format_timestamp
+from convoproject.rpc.render import renderer
 
 from .models import Conversation, Message
 
@@ -22,6 +22,8 @@ TEXT_MAX = 10_000
 
 
 # ---------------------------------------------------------------- responses
+# Each shape once, as a serializer (what the OpenAPI document shows); the
+# views render with the plain functions derived from them.
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -34,24 +36,8 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 MessageSerializer = message_serializer(Message)
 
-
-# What the views render with: the same as the serializers above (which the
-# OpenAPI document shows), as plain functions, several times faster.
-
-
-def conversation_wire(conversation):
-    return {
-        "id": str(conversation.id),
-        "group_id": conversation.group_id,
-        "topic": conversation.topic,
-        "created_at": format_timestamp(conversation.created_at),
-    }
-
-
-message_wire = message_wire(Message)
-
-
-# The answers of the RPCs (what the views return, for the OpenAPI document).
+render_conversation = renderer(ConversationSerializer)
+render_message = renderer(MessageSerializer)
 
 
 class ConversationResponse(serializers.Serializer):

@@ -1,20 +1,34 @@
-"""Writes of Streams data; each takes the caller's namespace first."""
+"""Writes of Streams data: the shell API, which the RPCs call too. Each takes
+the caller's namespace first, the rest by keyword, runs in one transaction
+and answers model instances."""
 
-from django.db import transaction
+import uuid
 
-from convoproject.messaging import append_message, locked_parent, locked_parent_row
+from django.db import connection, transaction
+from django.utils import timezone
 
+from convoproject.tenants.models import Namespace
+
+from . import statements
 from .errors import ConversationNotFound
 from .models import Conversation, Message
 
 
-def create_conversation(namespace, *, group_id, topic):
-    return Conversation.objects.create(namespace=namespace, group_id=group_id, topic=topic)
+def create_conversation(namespace: Namespace, *, group_id: str, topic: str) -> Conversation:
+    values = [uuid.uuid4(), namespace.pk, group_id, topic, timezone.now()]
+    statements.insert_conversation.execute(*values)
+    return Conversation.from_db(connection.alias, ["id", "namespace_id", "group_id", "topic", "created_at"], values)
 
 
-def update_conversation(namespace, conversation_id, *, topic):
+def _locked_conversation(namespace: Namespace, conversation_id: uuid.UUID | None) -> Conversation | None:
+    if conversation_id is None:
+        return None
+    return Conversation.objects.select_for_update().filter(namespace=namespace, id=conversation_id).first()
+
+
+def update_conversation(namespace: Namespace, *, conversation_id: uuid.UUID | None, topic: str) -> Conversation:
     with transaction.atomic():
-        conversation = locked_parent(Conversation, namespace, conversation_id)
+        conversation = _locked_conversation(namespace, conversation_id)
         if conversation is None:
             raise ConversationNotFound()
         conversation.topic = topic
@@ -22,20 +36,20 @@ def update_conversation(namespace, conversation_id, *, topic):
     return conversation
 
 
-def delete_conversation(namespace, conversation_id):
+def delete_conversation(namespace: Namespace, *, conversation_id: uuid.UUID | None) -> None:
     """Delete a conversation and all its messages in one transaction. A missing
     conversation is not an error: the result is the same."""
     with transaction.atomic():
         # Locked first, so that a message being added meanwhile is either
         # committed before (and deleted with the rest) or finds no conversation.
-        conversation = locked_parent(Conversation, namespace, conversation_id)
+        conversation = _locked_conversation(namespace, conversation_id)
         if conversation is not None:
             conversation.delete()
 
 
-def create_message(namespace, conversation_id, *, author_id, text):
-    with transaction.atomic():
-        conversation = locked_parent_row(Conversation, namespace, conversation_id)
-        if conversation is None:
-            raise ConversationNotFound()
-        return append_message(Message, conversation, author_id=author_id, text=text)
+def create_message(namespace: Namespace, *, conversation_id: uuid.UUID | None, author_id: str, text: str) -> Message:
+    """A message at the end of the conversation (CONTRACT 3's ordering), or ConversationNotFound."""
+    message = statements.messages.create(namespace.pk, conversation_id, author_id=author_id, text=text)
+    if message is None:
+        raise ConversationNotFound()
+    return message

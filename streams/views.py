@@ -9,11 +9,11 @@ from .errors import ConversationNotFound
 
 
 def conversation(row):
-    return {"conversation": s.conversation_wire(row)}
+    return {"conversation": s.render_conversation(row)}
 
 
 def messages(rows):
-    return {"messages": [s.message_wire(row) for row in rows]}
+    return {"messages": [s.render_message(row) for row in rows]}
 
 
 class CreateConversation(RpcView):
@@ -37,7 +37,7 @@ class ReadConversation(RpcView):
     call_errors = (ConversationNotFound,)
 
     def call(self, namespace, *, id, group_id):
-        return conversation(queries.get_conversation(namespace, id, group_id=group_id))
+        return conversation(queries.get_conversation(namespace, conversation_id=id, group_id=group_id))
 
 
 class UpdateConversation(RpcView):
@@ -50,7 +50,7 @@ class UpdateConversation(RpcView):
     call_errors = (ConversationNotFound,)
 
     def call(self, namespace, *, id, topic):
-        return conversation(services.update_conversation(namespace, id, topic=topic))
+        return conversation(services.update_conversation(namespace, conversation_id=id, topic=topic))
 
 
 class DeleteConversation(RpcView):
@@ -62,7 +62,7 @@ class DeleteConversation(RpcView):
     response_serializer = s.EmptyResponse
 
     def call(self, namespace, *, id):
-        services.delete_conversation(namespace, id)
+        services.delete_conversation(namespace, conversation_id=id)
         return {}
 
 
@@ -73,8 +73,8 @@ class ListConversations(RpcView):
     response_serializer = s.ConversationsResponse
 
     def call(self, namespace, *, group_id):
-        rows = queries.list_conversations(namespace, group_id)
-        return {"conversations": [s.conversation_wire(row) for row in rows]}
+        rows = queries.list_conversations(namespace, group_id=group_id)
+        return {"conversations": [s.render_conversation(row) for row in rows]}
 
 
 class CreateMessage(RpcView):
@@ -88,8 +88,8 @@ class CreateMessage(RpcView):
     idempotent = True
 
     def call(self, namespace, *, author_id, conversation_id, text):
-        message = services.create_message(namespace, conversation_id, author_id=author_id, text=text)
-        return {"message": s.message_wire(message)}
+        message = services.create_message(namespace, conversation_id=conversation_id, author_id=author_id, text=text)
+        return {"message": s.render_message(message)}
 
 
 class ListMessages(RpcView):
@@ -104,7 +104,9 @@ class ListMessages(RpcView):
     call_errors = (ConversationNotFound,)
 
     def call(self, namespace, *, conversation_id, sent_before, limit):
-        return messages(queries.list_messages(namespace, conversation_id, sent_before=sent_before, limit=limit))
+        return messages(
+            queries.list_messages(namespace, conversation_id=conversation_id, sent_before=sent_before, limit=limit)
+        )
 
 
 class RecentMessages(RpcView):
@@ -120,9 +122,7 @@ class RecentMessages(RpcView):
     def call(self, namespace, *, conversation_ids, limit_per_conversation):
         return messages(
             queries.recent_messages(
-                namespace,
-                conversation_ids,
-                limit_per_conversation=limit_per_conversation,
+                namespace, conversation_ids=conversation_ids, limit_per_conversation=limit_per_conversation
             )
         )
 

@@ -39,3 +39,13 @@ def add(parent, count, *, author="alice", start=BASE, step=MINUTE, text="message
         for i in range(count)
     ]
     return model.objects.bulk_create(rows, batch_size=2000)
+
+
+def newest_messages(model, namespace, parent_id, *, sent_before=None, limit=25):
+    """The ORM's own reading of a page (CONTRACT 4): the newest `limit` visible
+    messages of a parent sent strictly before `sent_before`, newest first. The
+    tests hold the service's SQL (convoproject.messaging.pages) to it."""
+    messages = model.objects.filter(namespace=namespace, hidden=False, **{f"{model.PARENT}_id": parent_id})
+    if sent_before is not None:
+        messages = messages.filter(sent_at__lt=sent_before)
+    return messages.order_by("-sent_at")[:limit]

@@ -1,5 +1,5 @@
-"""Query-plan checks: a queryset is answered from a given unique index, in
-index order (no sort step), on PostgreSQL and on SQLite."""
+"""Query-plan checks: a statement (convoproject.sql) is answered from a given
+unique index, in index order (no sort step), on PostgreSQL and on SQLite."""
 
 from django.db import connection
 
@@ -27,7 +27,20 @@ def unique_index_name(model, constraint, columns):
     return matches[0]
 
 
-def assert_reads_unique_index(queryset, constraint, columns):
+def explain(statement, *values):
+    """The database's plan of a Statement run with `values`, as text."""
+    sql, params = statement.text(), statement.prepare(values)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            return "\n".join(str(row[-1]) for row in cursor.fetchall())
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def assert_reads_unique_index(model, statement, values, constraint, columns):
+    """`statement` (on `model`'s table) run with `values` reads the unique
+    index of `constraint` on `columns`, in its order."""
     assert connection.vendor in {"postgresql", "sqlite"}
     if connection.vendor == "postgresql":
         # On a table this small the planner may prefer any plan; with scans and
@@ -35,10 +48,10 @@ def assert_reads_unique_index(queryset, constraint, columns):
         # and gives their order. With the table's statistics it knows which of
         # those reads fewest rows: the one that fits the query best.
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {queryset.model._meta.db_table}")
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
             cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute("SET LOCAL enable_sort = off")
-    plan = queryset.explain()
-    assert unique_index_name(queryset.model, constraint, columns) in plan, plan
+    plan = explain(statement, *values)
+    assert unique_index_name(model, constraint, columns) in plan, plan
     # The index gives the order: no sort step.
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan

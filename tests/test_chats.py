@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
+from chats import statements
 from chats.models import Chat, Message
-from convoproject.messaging import newest_messages
+from tests.factories import newest_messages
 from tests.plans import assert_reads_unique_index
 from tests.rpc import assert_envelope
 
@@ -495,8 +496,15 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
         for i in range(50)
     )
     sent_before = start + 20 * SECOND if with_sent_before else None
-    queryset = newest_messages(Message, chat.namespace, chat.id, sent_before=sent_before, limit=25)
-    assert_reads_unique_index(queryset, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"])
-    # The queryset the plan was made for is the one ListMessages answers with.
+    if sent_before is None:
+        page, values = statements.pages.first, (chat.namespace_id, chat.id, 25)
+    else:
+        page, values = statements.pages.before, (chat.namespace_id, chat.id, sent_before, 25)
+    assert_reads_unique_index(
+        Message, page, values, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"]
+    )
+    # What that statement answers is the page as the ORM reads it, and what ListMessages answers.
+    expected = [str(m.id) for m in newest_messages(Message, chat.namespace, chat.id, sent_before=sent_before)]
+    assert [str(row.id) for row in page.rows(*values)] == expected
     body = {"chat_id": str(chat.id), "sent_before": sent_before.strftime("%Y-%m-%dT%H:%M:%SZ") if sent_before else None}
-    assert [m["id"] for m in api.ok("Chats/ListMessages", body)["messages"]] == [str(m.id) for m in queryset]
+    assert [m["id"] for m in api.ok("Chats/ListMessages", body)["messages"]] == expected

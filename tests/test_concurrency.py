@@ -36,11 +36,12 @@ from chats import queries as chat_queries
 from chats import services as chat_services
 from chats.models import Chat
 from chats.models import Message as ChatMessage
-from convoproject import messaging
+from convoproject.messaging import ordering
 from convoproject.tenants.models import Namespace
 from streams import queries as stream_queries
 from streams import services as stream_services
 from streams.models import Message as StreamMessage
+from tests.factories import newest_messages
 
 PROCESSES = 4
 THREADS = 3
@@ -72,7 +73,7 @@ def namespace(shared_database):
 
 
 class Clock:
-    """Stands in for django.utils.timezone inside convoproject.messaging."""
+    """Stands in for django.utils.timezone inside convoproject.messaging.ordering."""
 
     def __init__(self, frozen):
         self.frozen = frozen
@@ -110,7 +111,7 @@ def run_concurrently(work, *, processes, threads, rounds=1, frozen_now=None):
                 connections.close_all()
 
         try:
-            patch = mock.patch.object(messaging, "timezone", Clock(frozen_now)) if frozen_now else None
+            patch = mock.patch.object(ordering, "timezone", Clock(frozen_now)) if frozen_now else None
             if patch:
                 patch.start()
             workers = [
@@ -154,7 +155,7 @@ def page_through(list_messages, namespace, parent_id):
     """Every message id, newest first, by ListMessages pages of PAGE."""
     ids, sent_ats, before = [], [], None
     while True:
-        page = list_messages(namespace, parent_id, sent_before=before, limit=PAGE)
+        page = list_messages(namespace, parent_id, before)
         assert len(page) <= PAGE
         if not page:
             return ids, sent_ats
@@ -186,8 +187,8 @@ def check_ordering(results, errors, message_model, list_messages, namespace, par
     assert len(ids) == calls
     assert set(ids) == {id_ for id_, _ in created}
     assert all(a > b for a, b in itertools.pairwise(sent_ats))
-    # newest_messages, the query under both list_messages, agrees with it.
-    newest = messaging.newest_messages(message_model, namespace, parent_id, limit=calls + 1)
+    # The ORM's reading of "the newest visible messages" agrees with it.
+    newest = newest_messages(message_model, namespace, parent_id, limit=calls + 1)
     assert [str(m.id) for m in newest] == ids
 
 
@@ -222,21 +223,31 @@ def race_writers(create_message, clock):
 def test_streams_create_message_orders_concurrent_writers(namespace, clock):
     conversation = stream_services.create_conversation(namespace, group_id="g", topic="race")
     results, errors = race_writers(
-        lambda writer, text: stream_services.create_message(namespace, conversation.id, author_id=writer, text=text),
+        lambda writer, text: stream_services.create_message(
+            namespace, conversation_id=conversation.id, author_id=writer, text=text
+        ),
         clock,
     )
-    check_ordering(results, errors, StreamMessage, stream_queries.list_messages, namespace, conversation.id)
+
+    def list_messages(namespace, conversation_id, before):
+        return stream_queries.list_messages(namespace, conversation_id=conversation_id, sent_before=before, limit=PAGE)
+
+    check_ordering(results, errors, StreamMessage, list_messages, namespace, conversation.id)
 
 
 @pytest.mark.parametrize("clock", ["real", "frozen"])
 def test_chats_create_message_orders_concurrent_writers(namespace, clock):
     writers = [f"p{p}t{t}" for p in range(PROCESSES) for t in range(THREADS)]
-    chat = chat_services.create_chat(namespace, writers)
+    chat = chat_services.create_chat(namespace, user_ids=writers)
     results, errors = race_writers(
-        lambda writer, text: chat_services.create_message(namespace, chat.id, author_id=writer, text=text),
+        lambda writer, text: chat_services.create_message(namespace, chat_id=chat.id, author_id=writer, text=text),
         clock,
     )
-    check_ordering(results, errors, ChatMessage, chat_queries.list_messages, namespace, chat.id)
+
+    def list_messages(namespace, chat_id, before):
+        return chat_queries.list_messages(namespace, chat_id=chat_id, sent_before=before, limit=PAGE)
+
+    check_ordering(results, errors, ChatMessage, list_messages, namespace, chat.id)
 
 
 def test_create_chat_races_meet_at_one_chat(namespace):
@@ -250,7 +261,7 @@ def test_create_chat_races_meet_at_one_chat(namespace):
         random.Random(f"{writer}/{round_}").shuffle(user_ids)
         if writer.endswith("t1"):
             user_ids += user_ids[:2]  # duplicates are merged
-        chat = chat_services.create_chat(namespace, user_ids)
+        chat = chat_services.create_chat(namespace, user_ids=user_ids)
         return str(chat.id), chat.created_at, chat.user_ids
 
     results, errors = run_concurrently(work, processes=processes, threads=threads, rounds=rounds)

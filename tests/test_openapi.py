@@ -482,9 +482,11 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(l
     factories.ns("other")
     conversation = stream_services.create_conversation(namespace, group_id="g-st", topic="Schemathesis")
     for author in ("alice", "bob"):
-        stream_services.create_message(namespace, conversation.id, author_id=author, text=f"hello from {author}")
-    chat = chat_services.create_chat(namespace, ["alice", "bob"])
-    chat_services.create_message(namespace, chat.id, author_id="alice", text="hi bob")
+        stream_services.create_message(
+            namespace, conversation_id=conversation.id, author_id=author, text=f"hello from {author}"
+        )
+    chat = chat_services.create_chat(namespace, user_ids=["alice", "bob"])
+    chat_services.create_message(namespace, chat_id=chat.id, author_id="alice", text="hi bob")
 
     config = tmp_path / "schemathesis.toml"
     config.write_text(schemathesis_config(str(conversation.id), str(chat.id), "g-st", ["alice", "bob"]))

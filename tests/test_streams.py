@@ -11,11 +11,11 @@ import uuid
 import pytest
 from django.db import connection
 
-from convoproject.messaging import newest_messages, newest_sent_at
 from convoproject.tenants.models import Namespace
-from streams import queries
+from streams import statements
 from streams.models import Conversation, Message
-from tests.plans import assert_reads_unique_index
+from tests.factories import newest_messages
+from tests.plans import assert_reads_unique_index, explain
 from tests.rpc import assert_envelope
 
 UTC = datetime.UTC
@@ -1172,10 +1172,15 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
         orm_messages(api.conversation()["id"], 50)
     namespace = Namespace.objects.get(name="micro")
     sent_before = BASE + datetime.timedelta(seconds=20) if with_sent_before else None
-    queryset = newest_messages(Message, namespace, uuid.UUID(conv["id"]), sent_before=sent_before, limit=25)
-    assert_reads_unique_index(queryset, UNIQUE_INDEX, UNIQUE_COLUMNS)
-    # The queryset the plan was made for is the one ListMessages answers with.
-    expected = [str(m.id) for m in queryset]
+    conversation_id = uuid.UUID(conv["id"])
+    if sent_before is None:
+        page, values = statements.pages.first, (namespace.pk, conversation_id, 25)
+    else:
+        page, values = statements.pages.before, (namespace.pk, conversation_id, sent_before, 25)
+    assert_reads_unique_index(Message, page, values, UNIQUE_INDEX, UNIQUE_COLUMNS)
+    # What that statement answers is the page as the ORM reads it, and what ListMessages answers.
+    expected = [str(m.id) for m in newest_messages(Message, namespace, conversation_id, sent_before=sent_before)]
+    assert [str(row.id) for row in page.rows(*values)] == expected
     body = {"conversation_id": conv["id"], "sent_before": fmt_ts(sent_before) if sent_before else None}
     assert ids(api.ok(LIST_MSGS, body)["messages"]) == expected
 
@@ -1191,8 +1196,7 @@ def test_recent_messages_reads_each_conversation_from_the_unique_index(api):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE streams_message")
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN " + queries._RECENT_LATERAL, [[uuid.UUID(c) for c in convs], namespace.pk, 3])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = explain(statements.pages.each_lateral, [uuid.UUID(c) for c in convs], namespace.pk, 3)
     assert f"Index Scan Backward using {UNIQUE_INDEX}" in plan, plan
     assert "Seq Scan on streams_message" not in plan, plan
     # Only the answer (at most 3 per conversation) is sorted, by position.
@@ -1211,6 +1215,6 @@ def test_create_message_reads_the_newest_sent_at_from_the_end_of_the_unique_inde
         orm_messages(api.conversation()["id"], 50)
     orm_messages(conv["id"], 50)
     namespace = Namespace.objects.get(name="micro")
-    queryset = newest_sent_at(Message, namespace.pk, uuid.UUID(conv["id"]))
-    assert_reads_unique_index(queryset, UNIQUE_INDEX, UNIQUE_COLUMNS)
-    assert queryset.get()[0] == Message.objects.filter(conversation_id=conv["id"]).latest("sent_at").sent_at
+    newest, values = statements.messages.newest_sent_at, (namespace.pk, uuid.UUID(conv["id"]))
+    assert_reads_unique_index(Message, newest, values, UNIQUE_INDEX, UNIQUE_COLUMNS)
+    assert newest.one(*values).sent_at == Message.objects.filter(conversation_id=conv["id"]).latest("sent_at").sent_at

@@ -1,7 +1,7 @@
-"""The views render with plain functions (`*_wire`), the OpenAPI document
-describes the DRF serializers: both must give the same JSON for every kind of
-row, including the awkward values (non-ASCII, empty-ish text, the edges of
-the timestamp range)."""
+"""The views render with plain functions derived from the DRF serializers
+(convoproject.rpc.render), the OpenAPI document describes the serializers:
+both must give the same JSON for every kind of row, including the awkward
+values (non-ASCII, empty-ish text, the edges of the timestamp range)."""
 
 import datetime
 import json
@@ -48,8 +48,8 @@ def test_streams_rows(namespace, moment, text):
     conversation = Conversation.objects.create(namespace=namespace, group_id=text[:255], topic=text[:255])
     conversation.created_at = moment
     message = Message(namespace=namespace, conversation=conversation, author_id=text[:255], text=text, sent_at=moment)
-    same(stream_s.conversation_wire(conversation), stream_s.ConversationSerializer(conversation).data)
-    same(stream_s.message_wire(message), stream_s.MessageSerializer(message).data)
+    same(stream_s.render_conversation(conversation), stream_s.ConversationSerializer(conversation).data)
+    same(stream_s.render_message(message), stream_s.MessageSerializer(message).data)
 
 
 @pytest.mark.parametrize("moment", MOMENTS)
@@ -58,5 +58,5 @@ def test_chats_rows(namespace, moment, text):
     chat = Chat.objects.create(namespace=namespace, user_ids=sorted(["alice", text[:255]]), members_key=text[:64])
     chat.created_at = moment
     message = ChatMessage(namespace=namespace, chat=chat, author_id="alice", text=text, sent_at=moment)
-    same(chat_s.chat_wire(chat), chat_s.ChatSerializer(chat).data)
-    same(chat_s.message_wire(message), chat_s.MessageSerializer(message).data)
+    same(chat_s.render_chat(chat), chat_s.ChatSerializer(chat).data)
+    same(chat_s.render_message(message), chat_s.MessageSerializer(message).data)

@@ -66,10 +66,6 @@ class Forbidden(RpcError):
     id, code = "FORBIDDEN", 403
 
 
-class NotAMember(RpcError):
-    id, code, detail = "NOT_A_MEMBER", 403, "The author is not a member of this chat"
-
-
 class NotFound(RpcError):
     id, code, detail = "NOT_FOUND", 404, "Not found"
 

@@ -1,0 +1,28 @@
+"""The SQL the Chats RPCs run, each statement once (convoproject.sql). The
+views reach it through queries.py and services.py; the benchmark's floors
+(bench/floors.py) run the same objects."""
+
+from convoproject.messaging.ordering import Appender
+from convoproject.messaging.pages import Pages
+from convoproject.sql import Statement, columns_of, fields_of
+
+from .models import Chat, Message
+
+CHATS = Chat._meta.db_table
+CHAT_COLUMNS = columns_of(Chat, "id", "user_ids", "created_at")
+
+# Through the unique (namespace, members_key) index.
+chat_of_members = Statement(
+    f"SELECT id, user_ids, created_at FROM {CHATS} WHERE namespace_id = %s AND members_key = %s",
+    params=[None, None],
+    columns=CHAT_COLUMNS,
+)
+
+insert_chat = Statement(
+    f"INSERT INTO {CHATS} (id, namespace_id, user_ids, members_key, created_at) VALUES (%s, %s, %s, %s, %s)",
+    params=fields_of(Chat, "id", "namespace", "user_ids", "members_key", "created_at"),
+)
+
+# A chat message's writer also needs the chat's users (NOT_A_MEMBER).
+messages = Appender(Message, Chat, lock_columns=("id", "namespace", "user_ids"))
+pages = Pages(Message, Chat)

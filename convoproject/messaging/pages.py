@@ -1,0 +1,95 @@
+"""The newest-first page (CONTRACT 4, 5): the newest `limit` visible messages
+of a parent sent strictly before `sent_before`, newest first. Every page is a
+backward walk of the unique (namespace, parent, sent_at) index, so its cost
+does not grow with the history (docs/PERFORMANCE.md, the growth series).
+Hidden messages are never in a page.
+"""
+
+import functools
+import uuid
+
+from django.db import connection
+
+from convoproject.sql import Statement, columns_of, fields_of
+
+PAGE_COLUMNS = ("id", "author_id", "{parent}", "text", "sent_at")
+
+
+class Pages:
+    """The pages of `message_model`, whose parents are `parent_model` rows."""
+
+    def __init__(self, message_model, parent_model):
+        parent = message_model.PARENT
+        self.messages, parents = message_model._meta.db_table, parent_model._meta.db_table
+        self.columns = columns_of(message_model, *(name.format(parent=parent) for name in PAGE_COLUMNS))
+        self.select = f"SELECT {', '.join(name for name, _ in self.columns)} FROM {self.messages}"
+        self.where = f"namespace_id = %s AND {parent}_id = %s AND NOT hidden"
+        parent_id, sent_at = fields_of(message_model, parent, "sent_at")
+        self.parent_id_field = parent_id
+        self.first = Statement(
+            f"{self.select} WHERE {self.where} ORDER BY sent_at DESC LIMIT %s",
+            params=[None, parent_id, None],
+            columns=self.columns,
+        )
+        self.before = Statement(
+            f"{self.select} WHERE {self.where} AND sent_at < %s ORDER BY sent_at DESC LIMIT %s",
+            params=[None, parent_id, sent_at, None],
+            columns=self.columns,
+        )
+        # Only for an empty page: is there such a parent at all?
+        self.parent_exists = Statement(
+            f"SELECT 1 FROM {parents} WHERE namespace_id = %s AND id = %s",
+            params=[None, *fields_of(parent_model, "id")],
+        )
+        # PostgreSQL: the page of each of many parents in one statement, a
+        # LATERAL join over the ids in the order given.
+        self.each_lateral = Statement(
+            f"""SELECT page.* FROM unnest(%s::uuid[]) WITH ORDINALITY AS wanted (id, position)
+            CROSS JOIN LATERAL ({self.select} WHERE namespace_id = %s AND {parent}_id = wanted.id AND NOT hidden
+                                ORDER BY sent_at DESC LIMIT %s) page
+            ORDER BY wanted.position, page.sent_at DESC""",
+            params=[None, None, None],
+            columns=self.columns,
+        )
+
+    def page(self, namespace_id: int, parent_id: uuid.UUID | None, *, sent_before=None, limit: int = 25):
+        """The page (rows of PAGE_COLUMNS), or None if the namespace has no
+        such parent. One statement when the page has messages (a message of
+        the namespace proves its parent is there); an empty page takes a
+        second, to tell an emptied-out history from a missing parent."""
+        if parent_id is None:
+            return None
+        if sent_before is None:
+            rows = self.first.rows(namespace_id, parent_id, limit)
+        else:
+            rows = self.before.rows(namespace_id, parent_id, sent_before, limit)
+        if not rows and self.parent_exists.one(namespace_id, parent_id) is None:
+            return None
+        return rows
+
+    def first_of_each(self, namespace_id: int, parent_ids: list[uuid.UUID], *, limit: int) -> list:
+        """The first page of each parent, in the order of `parent_ids`, as one
+        statement whatever their number: each page one LIMITed backward scan of
+        the unique index (a window function would read every message of every
+        parent). PostgreSQL joins LATERAL over the ids; SQLite, which has no
+        LATERAL, reads a UNION ALL of one page per parent."""
+        if not parent_ids:
+            return []
+        if connection.vendor == "postgresql":
+            return self.each_lateral.rows(parent_ids, namespace_id, limit)
+        params = []
+        for parent_id in parent_ids:
+            params += [namespace_id, parent_id, limit]
+        rows = self.each_union(len(parent_ids)).rows(*params)
+        return [self.first.row._make(row[1:]) for row in rows]
+
+    @functools.lru_cache(maxsize=128)  # noqa: B019 - one Pages per message model, made once
+    def each_union(self, parts: int) -> Statement:
+        """The UNION ALL of `parts` first pages, each tagged with its position."""
+        part = f"SELECT {{position}} AS position, part.* FROM ({self.first.sql}) part"
+        return Statement(
+            " UNION ALL ".join(part.format(position=position) for position in range(parts))
+            + " ORDER BY position, sent_at DESC",
+            params=self.first.params * parts,
+            columns=[("position", None), *self.columns],
+        )
