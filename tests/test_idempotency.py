@@ -12,8 +12,8 @@ from django.test import Client
 
 from chats.models import Chat
 from chats.models import Message as ChatMessage
+from convoproject.rpc.models import IdempotentResponse
 from convoproject.tenants.keys import create_api_key
-from convoproject.tenants.models import IdempotentResponse
 from streams import services as stream_services
 from streams.models import Conversation
 from streams.models import Message as StreamMessage

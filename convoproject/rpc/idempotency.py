@@ -24,7 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from convoproject.tenants.models import IdempotentResponse
+from convoproject.rpc.models import IdempotentResponse
 
 from .errors import BadRequest, IdempotencyKeyReused, InternalError
 

@@ -18,7 +18,9 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
-from convoproject.tenants.models import ApiKey, RateCounter
+from convoproject.tenants.models import ApiKey
+
+from .models import RateCounter
 
 WINDOW_SECONDS = 60
 
