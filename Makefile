@@ -1,18 +1,22 @@
 # make run   - set up, migrate SQLite, print a dev API key and admin login, serve on 127.0.0.1:8000
 # make test  - the whole test suite (SQLite, or the database in DATABASE_URL)
-# make setup - only .venv and its packages (idempotent)
+# make setup - only .venv and its packages, requirements.txt and requirements-dev.txt (idempotent)
 # make serve - production: migrate, collectstatic, gunicorn with DJANGO_PRODUCTION=1
-#              (SECRET_KEY required; BIND, WORKERS, THREADS, TIMEOUT from the environment)
+#              (SECRET_KEY required; BIND, WORKERS, THREADS, TIMEOUT from the environment);
+#              installs only requirements.txt, what production runs
 # make loadtest - the larger load test (README "Load test"): REQUESTS from CLIENTS threads
 #              against gunicorn (WORKERS x THREADS) on DATABASE_URL; use a scratch database
-# make bench - every RPC over HTTP under gunicorn beside its raw-SQL floor, and ListMessages as a
+# make bench - every RPC over HTTP under gunicorn beside its floor, and ListMessages as a
 #              conversation grows (docs/PERFORMANCE.md); seeds DATABASE_URL once (default bench.sqlite3)
+# (loadtest and bench are manage.py commands of the bench tooling: --settings=bench.settings)
 # make bench-plot - docs/performance-listmessages.png from the latest bench results of both databases
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+BENCH := --settings=bench.settings
 
 # make serve: gunicorn settings, overridable from the environment.
 BIND ?= 127.0.0.1:8000
@@ -32,13 +36,19 @@ BENCH_DATABASE_URL = $(or $(DATABASE_URL),sqlite:///$(CURDIR)/bench.sqlite3)
 
 .PHONY: setup run serve test lint format conformance loadtest bench bench-plot
 
-setup: $(STAMP)
+setup: $(DEV)
 
-$(STAMP): requirements.txt
+# What production runs: enough for `make serve`.
+$(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	touch $(STAMP)
+	touch $(RUNTIME)
+
+# Development: tests, lint, the benchmark.
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV)
 
 run: setup
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
@@ -46,7 +56,7 @@ run: setup
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
 # Migrations run without DB_STATEMENT_TIMEOUT_MS: an index build on a big table takes long.
-serve: setup
+serve: $(RUNTIME)
 	DJANGO_PRODUCTION=1 DB_STATEMENT_TIMEOUT_MS=0 $(PY) manage.py migrate --noinput
 	DJANGO_PRODUCTION=1 $(PY) manage.py collectstatic --noinput
 	DJANGO_PRODUCTION=1 exec $(PY) -m gunicorn convoproject.wsgi:application \
@@ -58,12 +68,12 @@ test: setup
 
 loadtest: setup
 	DB_STATEMENT_TIMEOUT_MS=0 $(PY) manage.py migrate --noinput
-	$(PY) manage.py loadtest --requests $(REQUESTS) --threads $(CLIENTS) \
+	$(PY) manage.py loadtest $(BENCH) --requests $(REQUESTS) --threads $(CLIENTS) \
 		--workers $(WORKERS) --server-threads $(THREADS)
 
 bench: setup
 	DATABASE_URL='$(BENCH_DATABASE_URL)' DB_STATEMENT_TIMEOUT_MS=0 $(PY) manage.py migrate --noinput
-	DATABASE_URL='$(BENCH_DATABASE_URL)' $(PY) manage.py bench --messages $(MESSAGES) \
+	DATABASE_URL='$(BENCH_DATABASE_URL)' $(PY) manage.py bench $(BENCH) --messages $(MESSAGES) \
 		--concurrency $(CONCURRENCY) --requests $(BENCH_REQUESTS) --workers $(WORKERS) --threads $(THREADS) $(BENCH_ARGS)
 
 bench-plot: setup

@@ -1,6 +1,6 @@
 """A bounded load test over HTTP: nothing lost, nothing repeated, order kept.
 
-`manage.py loadtest` and tests/test_load.py run it. `bench.server.Server`
+`manage.py loadtest` and tests/test_load.py run it. `tests.support.server.Server`
 boots gunicorn (several gthread workers) on a database; `LoadTest` then
 sends a fixed number of RPCs from dozens of client threads, each with its own
 keep-alive connection, all on the SAME few conversations and chats of a fresh
@@ -52,7 +52,7 @@ import threading
 import time
 import urllib.parse
 
-from bench.server import Server
+from tests.support.server import Server
 
 # The request mix: RPC -> weight.
 MIX = {

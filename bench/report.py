@@ -190,9 +190,9 @@ def text(results):
     parts = [header_text(results)]
     if results.get("rpcs"):
         parts.append(
-            "Every RPC over HTTP, and its floor (the same SQL through a raw cursor in a plain Django view, "
-            "same gunicorn and database).\nSQL: statements per request in steady state (API-key lookup and "
-            "BEGIN/COMMIT left out). CPU us: server CPU per request (gunicorn workers"
+            "Every RPC over HTTP, and its floor (the same statements and rendering in a plain Django view, "
+            "same gunicorn and database;\nthe ORM paths have none).\nSQL: statements per request in steady state "
+            "(API-key lookup and BEGIN/COMMIT left out). CPU us: server CPU per request (gunicorn workers"
             + (" + PostgreSQL backends" if results["meta"]["database"]["vendor"] == "postgresql" else "")
             + "). ratio: RPC req/s / floor req/s.\n"
             + rpc_table(results)

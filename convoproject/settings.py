@@ -45,9 +45,6 @@ def env_int(name, default, *, minimum=0):
 DEBUG = env_flag("DJANGO_DEBUG")
 # `make run` sets CONVO_DEV=1: only then may dev_setup print a known login.
 DEVELOPMENT = env_flag("CONVO_DEV")
-# `manage.py bench` sets CONVO_BENCH_FLOORS=1 on the gunicorn it starts, and
-# only there: it mounts the floor views of bench/floors.py at /bench-floor/.
-BENCH_FLOORS = env_flag("CONVO_BENCH_FLOORS")
 
 # `make serve` sets DJANGO_PRODUCTION=1: see the production block below.
 PRODUCTION = env_flag("DJANGO_PRODUCTION")
@@ -76,12 +73,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "convoproject.rpc",
     "convoproject.tenants",
     "convoproject.moderation",
     "convoproject.web",
     "streams",
     "chats",
-    "bench",
 ]
 
 MIDDLEWARE = [

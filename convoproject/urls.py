@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -18,11 +17,6 @@ urlpatterns = [
     path("api/docs/", DocsView.as_view(), name="api-docs"),
     path("", include("convoproject.web.urls")),
 ]
-
-if settings.BENCH_FLOORS:  # only under `manage.py bench` (bench/floors.py)
-    from bench.floors import urlpatterns as floor_urlpatterns
-
-    urlpatterns += floor_urlpatterns
 
 handler400 = "convoproject.rpc.handlers.bad_request"
 handler403 = "convoproject.rpc.handlers.permission_denied"

@@ -19,12 +19,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench import load
-from bench.server import ROOT, Server, database_url
 from convoproject.rpc import throttling
+from convoproject.rpc.models import RateCounter
 from convoproject.tenants import keys
 from convoproject.tenants.keys import create_api_key, digest_of, find_active_key
-from convoproject.tenants.models import ApiKey, Namespace, RateCounter
+from convoproject.tenants.models import ApiKey, Namespace
 from tests.rpc import Rpc, assert_envelope
+from tests.support.server import ROOT, Server, database_url
 from tests.test_concurrency import run_concurrently
 from tests.test_production import manage, production_env
 

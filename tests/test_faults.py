@@ -38,10 +38,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client
 
-from bench.server import ROOT, Server, free_port
 from convoproject.settings import database_from_env
 from streams.models import Message
 from tests.rpc import Rpc, assert_envelope
+from tests.support.server import ROOT, Server, free_port
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 SKIP_REASON = "runs in the PostgreSQL run of the suite (DATABASE_URL=postgres://...)"

@@ -20,8 +20,8 @@ import pytest
 from django.db import connection
 
 from bench import load
-from bench.server import Server, database_url
 from convoproject.tenants.keys import create_api_key
+from tests.support.server import Server, database_url
 
 # The CI size: about 10 s of load on 2 cores, under 20 s in all.
 WORKERS = 4  # gunicorn workers (gthread)

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from bench import server
-from bench.server import ROOT, Server
+from tests.support import server
+from tests.support.server import ROOT, Server
 
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
 

@@ -1,4 +1,4 @@
-"""gunicorn in a subprocess: the one way the bench and the tests boot the service.
+"""gunicorn in a subprocess: the one way the tests and the bench boot the service.
 
 `Server` runs convoproject under gunicorn (gthread workers) on a free port of
 127.0.0.1 with the production settings (DJANGO_PRODUCTION=1, DEBUG off, a
@@ -12,6 +12,9 @@ Users: `manage.py bench` (which also reads the CPU time of the workers and of
 their PostgreSQL backends from /proc: `cpu_sample()`), `manage.py loadtest`
 and bench/load.py, and the tests that need a real server (tests/test_load.py,
 test_abuse.py, test_faults.py, test_production.py).
+
+It serves convoproject's own settings, unless `env` names others (the bench
+passes DJANGO_SETTINGS_MODULE=bench.settings to mount its floor views).
 
 `database_url(settings_dict)` is how such a server finds the database of this
 process (e.g. pytest's test database); `production_env()` is its environment,
@@ -33,7 +36,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent  # manage.py's directory
+ROOT = Path(__file__).resolve().parents[2]  # manage.py's directory
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Not passed on from this process: DEBUG would keep every query in memory, a
 # rate limit would answer 429s, the dev flag prints logins; a SECRET_KEY is made.

@@ -42,16 +42,16 @@ from django.test import RequestFactory
 from django.test.utils import override_settings
 from django.urls import resolve
 
-from bench import driver, floors, growth, report, statements
-from bench.server import Server, database_url
+from bench import capture, driver, floors, growth, report
+from bench.management.commands.seed import NAMESPACE_PREFIX
+from bench.management.commands.seed import Command as SeedCommand
 from bench.workload import DESCRIPTIONS, READS, RPCS, TARGETS, Workload, encode
 from chats.models import Chat
 from chats.models import Message as ChatMessage
 from convoproject.tenants.models import Namespace
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
-
-from .seed import NAMESPACE_PREFIX
+from tests.support.server import Server, database_url
 
 DEFAULT_GROWTH = "1000,10000,100000,1000000"
 APPLICATION_NAME = "convo-bench-server"  # how the server's PostgreSQL connections are found for their CPU time
@@ -165,7 +165,7 @@ class Command(BaseCommand):
             timeout=60,
             keep_alive=30,
             log_path=log_path,
-            env={"CONVO_BENCH_FLOORS": "1"},  # the floor views mounted
+            env={"DJANGO_SETTINGS_MODULE": "bench.settings"},  # the floor views mounted
         )
         try:
             prime = driver.http_request(server.host, server.port, "/" + floors.URL_PREFIX + "noop", b"{}")
@@ -235,7 +235,7 @@ class Command(BaseCommand):
             return
         self.say(f"Seeding {o['messages']:,} messages (manage.py seed)...")
         call_command(
-            "seed",
+            SeedCommand(),
             namespaces=o["namespaces"],
             conversations=o["conversations"],
             chats=o["chats"],
@@ -302,7 +302,7 @@ class Command(BaseCommand):
                     request = factory.post(path, encode(body), content_type="application/json")
                     request.META["HTTP_AUTHORIZATION"] = f"Bearer {key}"
                     view = resolve(path).func
-                    with statements.capture() as captured:
+                    with capture.capture() as captured:
                         response = view(request)
                     counts[name] = len(captured) if response.status_code == 200 else None
         finally:
@@ -348,7 +348,7 @@ class Command(BaseCommand):
         per_phase = o["requests"] + o["warmup"]
         for round_number in range(o["rounds"]):
             for rpc in rpcs:
-                kinds = ["rpc"] if o["no_floors"] else ["rpc", "floor"]
+                kinds = ["rpc"] if o["no_floors"] or rpc not in floors.FLOORS else ["rpc", "floor"]
                 if round_number % 2:
                     kinds.reverse()  # drift over a run hurts both sides alike
                 for kind in kinds:

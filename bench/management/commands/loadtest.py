@@ -21,8 +21,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from bench import load
-from bench.server import database_url
 from convoproject.tenants.keys import create_api_key
+from tests.support.server import database_url
 
 
 class Command(BaseCommand):

@@ -4,31 +4,20 @@ Django's WSGI handler with all its middleware but no HTTP server, on the data
 its floor; with --profile, pyinstrument's call tree of one RPC. This is how
 the hot spots in docs/PERFORMANCE.md were found."""
 
-import importlib
 import io
 import json
 import logging
 import time
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.core.wsgi import get_wsgi_application
-from django.urls import clear_url_caches
+from django.test.utils import override_settings
 
-from bench.floors import URL_PREFIX
+from bench import workload as bench_workload
+from bench.floors import FLOORS, URL_PREFIX
 from bench.workload import Workload
 
-RPCS = [
-    "Streams/ListMessages",
-    "Chats/ListMessages",
-    "Streams/RecentMessages",
-    "Streams/ReadConversation",
-    "Streams/ListConversations",
-    "Streams/CreateMessage",
-    "Streams/CreateConversation",
-    "Chats/CreateChat",
-    "Chats/CreateMessage",
-]
+RPCS = [rpc for rpc in bench_workload.RPCS if rpc in FLOORS]  # the RPCs that have a floor
 
 
 class Command(BaseCommand):
@@ -40,12 +29,11 @@ class Command(BaseCommand):
         parser.add_argument("--only", action="append", choices=RPCS, help="Just this RPC (repeatable).")
         parser.add_argument("--profile", choices=RPCS, help="Print pyinstrument's call tree of this RPC.")
 
-    def handle(self, *args, requests, warmup, only, profile, **options):
-        # Mount bench/floors.py: the URLconf reads this when it is imported,
-        # which the system checks already did.
-        settings.BENCH_FLOORS = True
-        importlib.reload(importlib.import_module(settings.ROOT_URLCONF))
-        clear_url_caches()
+    def handle(self, *args, **options):
+        with override_settings(ROOT_URLCONF="bench.urls"):  # the floors mounted, whatever the settings
+            self.profile_all(**options)
+
+    def profile_all(self, *, requests, warmup, only, profile, **options):
         logging.getLogger("convoproject.requests").setLevel(logging.WARNING)  # no log line per call
         workload = Workload()
         try:

@@ -1,0 +1,10 @@
+"""The service's URLs and, after them, the floors (bench/floors.py) at
+/bench-floor/{Service}/{Method} and /bench-floor/noop. Only bench.settings
+mounts this URLconf."""
+
+from bench.floors import urlpatterns as floor_urlpatterns
+from convoproject.urls import handler400, handler403, handler404, handler500, urlpatterns
+
+urlpatterns = [*urlpatterns, *floor_urlpatterns]
+
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
