@@ -204,10 +204,10 @@ def _calls(actor):
         services.delete_messages(Message.objects.all(), actor=actor, reason=reason)
 
     def clean_up(reason):
-        services.clean_up_author(Message, ns(), "alice", actor=actor, reason=reason)
+        services.clean_up_author(Message, namespace=ns(), author_id="alice", actor=actor, reason=reason)
 
     def clean_up_delete(reason):
-        services.clean_up_author(Message, ns(), "alice", actor=actor, reason=reason, delete=True)
+        services.clean_up_author(Message, namespace=ns(), author_id="alice", actor=actor, reason=reason, delete=True)
 
     def delete_conversation(reason):
         services.delete_with_messages(Conversation.objects.get(), actor=actor, reason=reason)
@@ -290,7 +290,7 @@ def test_hidden_messages_vanish_from_every_api_read_and_come_back_when_unhidden(
     assert chats_list() == ["c2", "c0"]
 
     event = services.clean_up_author(
-        Message, Namespace.objects.get(name="micro"), "spammer", actor=moderator, reason="x"
+        Message, namespace=Namespace.objects.get(name="micro"), author_id="spammer", actor=moderator, reason="x"
     )
     assert event.count == 3
     assert streams_list() == streams_recent() == ["m2", "m0"]
@@ -310,7 +310,9 @@ def test_hiding_in_one_namespace_leaves_another_namespace_alone(api, other, mode
     api.message(mine["id"], text="mine", author_id="spammer")
     other.message(theirs["id"], text="theirs", author_id="spammer")
 
-    services.clean_up_author(Message, Namespace.objects.get(name="micro"), "spammer", actor=moderator, reason="spam")
+    services.clean_up_author(
+        Message, namespace=Namespace.objects.get(name="micro"), author_id="spammer", actor=moderator, reason="spam"
+    )
 
     assert texts(api.ok("Streams/ListMessages", {"conversation_id": mine["id"]})) == []
     assert texts(other.ok("Streams/ListMessages", {"conversation_id": theirs["id"]})) == ["theirs"]
@@ -336,7 +338,7 @@ def test_clean_up_author_hides_every_message_of_one_author_in_one_namespace(mode
     w = spam_world()
     micro, spam = w["micro"], w["spam"]
 
-    event = services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="spam wave")
+    event = services.clean_up_author(Message, namespace=micro, author_id="spammer", actor=moderator, reason="spam wave")
 
     assert hidden_ids() == ids(spam)
     assert all(m.hidden_by == moderator and m.hidden_reason == "spam wave" for m in Message.objects.filter(hidden=True))
@@ -353,7 +355,7 @@ def test_clean_up_author_hides_every_message_of_one_author_in_one_namespace(mode
     assert event.details["ids_complete"] is True
 
     # Again: nothing left to hide, still recorded with its count.
-    again = services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="spam wave")
+    again = services.clean_up_author(Message, namespace=micro, author_id="spammer", actor=moderator, reason="spam wave")
     assert again.count == 0
     assert hidden_ids() == ids(spam)
 
@@ -363,7 +365,9 @@ def test_clean_up_author_within_a_time_window(moderator):
     micro, spam = w["micro"], w["spam"]
     since, until = BASE + 3 * MINUTE, BASE + 7 * MINUTE
 
-    event = services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="r", since=since, until=until)
+    event = services.clean_up_author(
+        Message, namespace=micro, author_id="spammer", actor=moderator, reason="r", since=since, until=until
+    )
 
     # since is included, until is not: minutes 3, 4, 5, 6.
     assert hidden_ids() == ids(spam[3:7])
@@ -372,12 +376,16 @@ def test_clean_up_author_within_a_time_window(moderator):
     assert event.details["until"] == until.isoformat()
     assert event.details["author_id"] == "spammer"
 
-    event = services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="r", since=BASE + 8 * MINUTE)
+    event = services.clean_up_author(
+        Message, namespace=micro, author_id="spammer", actor=moderator, reason="r", since=BASE + 8 * MINUTE
+    )
     assert event.count == 2
     assert hidden_ids() == ids(spam[3:7] + spam[8:])
     assert (event.details["since"], event.details["until"]) == ((BASE + 8 * MINUTE).isoformat(), None)
 
-    event = services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="r", until=BASE + MINUTE)
+    event = services.clean_up_author(
+        Message, namespace=micro, author_id="spammer", actor=moderator, reason="r", until=BASE + MINUTE
+    )
     assert event.count == 1
     assert hidden_ids() == ids(spam[:1] + spam[3:7] + spam[8:])
     assert (event.details["since"], event.details["until"]) == (None, (BASE + MINUTE).isoformat())
@@ -389,7 +397,13 @@ def test_clean_up_author_with_delete_removes_the_messages(moderator):
     micro, spam = w["micro"], w["spam"]
 
     event = services.clean_up_author(
-        Message, micro, "spammer", actor=moderator, reason="bot", since=BASE + 5 * MINUTE, delete=True
+        Message,
+        namespace=micro,
+        author_id="spammer",
+        actor=moderator,
+        reason="bot",
+        since=BASE + 5 * MINUTE,
+        delete=True,
     )
 
     assert ids(Message.objects.all()) == ids(spam[:5] + w["alice"] + w["elsewhere"])
@@ -405,7 +419,9 @@ def test_clean_up_author_with_delete_also_removes_hidden_messages(moderator):
     w = spam_world()
     micro, spam = w["micro"], w["spam"]
     services.hide_messages(Message.objects.filter(pk=spam[0].pk), actor=moderator, reason="one")
-    event = services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="all", delete=True)
+    event = services.clean_up_author(
+        Message, namespace=micro, author_id="spammer", actor=moderator, reason="all", delete=True
+    )
     assert event.count == 10
     assert not Message.objects.filter(author_id="spammer", namespace=micro).exists()
 
@@ -413,7 +429,7 @@ def test_clean_up_author_with_delete_also_removes_hidden_messages(moderator):
 def test_clean_up_author_in_chats(moderator):
     w = spam_world()
     micro = w["micro"]
-    event = services.clean_up_author(ChatMessage, micro, "spammer", actor=moderator, reason="spam")
+    event = services.clean_up_author(ChatMessage, namespace=micro, author_id="spammer", actor=moderator, reason="spam")
     assert hidden_ids(ChatMessage) == ids(w["chat_spam"])
     assert hidden_ids() == []  # Streams untouched
     assert (event.target_type, event.count, event.action) == ("chats.message", 2, "hide_author")
@@ -438,7 +454,9 @@ def test_clean_up_author_of_20000_messages_is_one_statement_and_one_event(modera
     verb = "DELETE" if delete else "UPDATE"
 
     with assert_queries(CLEAN_UP_QUERIES) as captured:
-        event = services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="flood", delete=delete)
+        event = services.clean_up_author(
+            Message, namespace=micro, author_id="spammer", actor=moderator, reason="flood", delete=delete
+        )
 
     changes = [sql for sql in _statements(captured) if sql.lstrip().upper().startswith(verb)]
     assert len(changes) == 1, changes
@@ -459,7 +477,9 @@ def test_clean_up_author_runs_as_many_queries_for_3_messages(moderator, assert_q
     micro = ns()
     add(conversation(micro), 3, author="spammer")
     with assert_queries(CLEAN_UP_QUERIES):
-        event = services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="flood", delete=delete)
+        event = services.clean_up_author(
+            Message, namespace=micro, author_id="spammer", actor=moderator, reason="flood", delete=delete
+        )
     assert event.count == 3
     assert event.details["ids_complete"] is True
 
@@ -472,9 +492,11 @@ def test_clean_up_is_all_or_nothing(moderator, monkeypatch):
 
     monkeypatch.setattr(services, "record", broken)
     with pytest.raises(RuntimeError):
-        services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="spam")
+        services.clean_up_author(Message, namespace=micro, author_id="spammer", actor=moderator, reason="spam")
     with pytest.raises(RuntimeError):
-        services.clean_up_author(Message, micro, "spammer", actor=moderator, reason="spam", delete=True)
+        services.clean_up_author(
+            Message, namespace=micro, author_id="spammer", actor=moderator, reason="spam", delete=True
+        )
     assert hidden_ids() == []
     assert Message.objects.count() == 17
 

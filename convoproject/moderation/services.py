@@ -9,15 +9,20 @@ can a person in `manage.py shell`:
     me = get_user_model().objects.get(username="admin")
     services.hide_messages(Message.objects.filter(author_id="spammer"), actor=me, reason="spam")
 
+Each takes what it acts on first and the rest by keyword.
+
 Every function works for Streams and Chats alike: it takes a queryset or an
 object of either app's models.
 """
 
-from django.db import transaction
+import datetime
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import models, transaction
 from django.utils import timezone
 
 from convoproject.tenants.keys import revoke
-from convoproject.tenants.models import Namespace
+from convoproject.tenants.models import ApiKey, Namespace
 
 from .models import ModerationEvent
 
@@ -37,7 +42,17 @@ def _reason(reason):
     return reason
 
 
-def record(*, actor, action, namespace, target_type, target, count, reason, details=None):
+def record(
+    *,
+    actor: AbstractBaseUser | None,
+    action: str,
+    namespace: Namespace | None,
+    target_type: str,
+    target: str,
+    count: int,
+    reason: str,
+    details: dict | None = None,
+) -> ModerationEvent:
     return ModerationEvent.objects.create(
         actor=actor,
         actor_name=actor.get_username() if actor else "system",
@@ -87,14 +102,14 @@ def _hiding(actor, reason):
     return {"hidden": True, "hidden_at": timezone.now(), "hidden_by": actor, "hidden_reason": _reason(reason)}
 
 
-def hide_messages(messages, *, actor, reason):
+def hide_messages(messages: models.QuerySet, *, actor: AbstractBaseUser | None, reason: str) -> ModerationEvent:
     """Hide the visible messages of a queryset: gone from every API read at once."""
     return _change_messages(
         messages.filter(hidden=False), actor=actor, reason=reason, action=Action.HIDE, **_hiding(actor, reason)
     )
 
 
-def unhide_messages(messages, *, actor, reason):
+def unhide_messages(messages: models.QuerySet, *, actor: AbstractBaseUser | None, reason: str) -> ModerationEvent:
     """Unhide the hidden messages of a queryset: back in API reads at once."""
     return _change_messages(
         messages.filter(hidden=True),
@@ -108,11 +123,18 @@ def unhide_messages(messages, *, actor, reason):
     )
 
 
-def delete_messages(messages, *, actor, reason):
+def delete_messages(messages: models.QuerySet, *, actor: AbstractBaseUser | None, reason: str) -> ModerationEvent:
     return _change_messages(messages, actor=actor, reason=reason, action=Action.DELETE)
 
 
-def author_messages(message_model, namespace, author_id, *, since=None, until=None):
+def author_messages(
+    message_model: type[models.Model],
+    *,
+    namespace: Namespace,
+    author_id: str,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+) -> models.QuerySet:
     """One author's messages in one namespace, optionally sent in [since, until)."""
     messages = message_model.objects.filter(namespace=namespace, author_id=author_id)
     if since is not None:
@@ -122,11 +144,21 @@ def author_messages(message_model, namespace, author_id, *, since=None, until=No
     return messages
 
 
-def clean_up_author(message_model, namespace, author_id, *, actor, reason, since=None, until=None, delete=False):
+def clean_up_author(
+    message_model: type[models.Model],
+    *,
+    namespace: Namespace,
+    author_id: str,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    delete: bool = False,
+) -> ModerationEvent:
     """Hide (or delete) every message of one author in a namespace, optionally
     only within [since, until): one UPDATE (or DELETE), one audit entry with
     the count, however many messages there are."""
-    messages = author_messages(message_model, namespace, author_id, since=since, until=until)
+    messages = author_messages(message_model, namespace=namespace, author_id=author_id, since=since, until=until)
     window = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None}
     described = {
         "target_type": message_model._meta.label_lower,
@@ -145,7 +177,9 @@ def clean_up_author(message_model, namespace, author_id, *, actor, reason, since
     )
 
 
-def delete_with_messages(parent, *, actor, reason):
+def delete_with_messages(
+    parent: models.Model, *, actor: AbstractBaseUser | None, reason: str
+) -> ModerationEvent | None:
     """Delete a conversation or chat and all its messages in one transaction."""
     reason = _reason(reason)
     model = type(parent)
@@ -169,7 +203,7 @@ def delete_with_messages(parent, *, actor, reason):
         )
 
 
-def revoke_key(api_key, *, actor, reason):
+def revoke_key(api_key: ApiKey, *, actor: AbstractBaseUser | None, reason: str) -> ModerationEvent:
     """Revoke an API key (refused from the next request on). actor may be None
     for an operator at the command line."""
     reason = _reason(reason)
