@@ -10,27 +10,29 @@ around a minute boundary; the answer past the limit is 429 with Retry-After
 (the seconds until the minute ends).
 """
 
-import functools
 import math
 import time
 
 from django.conf import settings
-from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
+from convoproject.sql import Statement
 from convoproject.tenants.models import ApiKey
 
 from .models import RateCounter
 
 WINDOW_SECONDS = 60
 
-_COUNT_SQL = """
-INSERT INTO {table} (bucket, minute, count) VALUES (%s, %s, 1)
-ON CONFLICT (bucket) DO UPDATE SET
-    count = CASE WHEN {table}.minute = excluded.minute THEN {table}.count + 1 ELSE 1 END,
-    minute = excluded.minute
-RETURNING count
-"""
+_COUNTERS = RateCounter._meta.db_table
+count_request_statement = Statement(
+    f"""INSERT INTO {_COUNTERS} (bucket, minute, count) VALUES (%s, %s, 1)
+    ON CONFLICT (bucket) DO UPDATE SET
+        count = CASE WHEN {_COUNTERS}.minute = excluded.minute THEN {_COUNTERS}.count + 1 ELSE 1 END,
+        minute = excluded.minute
+    RETURNING count""",
+    params=[None, None],
+    columns=[("count", None)],
+)
 
 
 def limit_for(request):
@@ -48,16 +50,9 @@ def limit_for(request):
     return (bucket, limit) if limit else None
 
 
-def count_request(bucket, minute):
+def count_request(bucket: str, minute: int) -> int:
     """Count one request of `bucket` in `minute`; the count so far, this one included."""
-    with connection.cursor() as cursor:
-        cursor.execute(_count_sql(), [bucket, minute])
-        return cursor.fetchone()[0]
-
-
-@functools.cache
-def _count_sql():
-    return _COUNT_SQL.format(table=connection.ops.quote_name(RateCounter._meta.db_table))
+    return count_request_statement.one(bucket, minute).count
 
 
 class RateLimitThrottle(BaseThrottle):
