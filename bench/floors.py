@@ -82,9 +82,14 @@ def uuid_in(body, key):
 
 @floor("Streams/CreateConversation")
 def create_conversation(namespace_id, body):
-    row = streams.conversation.row(uuid.uuid4(), body["group_id"], body["topic"], timezone.now())
-    streams.insert_conversation.execute(row.id, namespace_id, row.group_id, row.topic, row.created_at)
-    return {"conversation": render_conversation(row)}
+    conversation = streams.insert_conversation.save(
+        id=uuid.uuid4(),
+        namespace_id=namespace_id,
+        group_id=body["group_id"],
+        topic=body["topic"],
+        created_at=timezone.now(),
+    )
+    return {"conversation": render_conversation(conversation)}
 
 
 @floor("Streams/ReadConversation")
@@ -162,7 +167,9 @@ def create_chat(namespace_id, body):
         row = chats.chat_of_members.row(uuid.uuid4(), members, timezone.now())
         try:
             with transaction.atomic():
-                chats.insert_chat.execute(row.id, namespace_id, members, key, row.created_at)
+                chats.insert_chat.save(
+                    id=row.id, namespace_id=namespace_id, user_ids=members, members_key=key, created_at=row.created_at
+                )
         except IntegrityError:  # a racing request made it first
             row = chats.chat_of_members.one(namespace_id, key)
     return {"chat": render_chat(row)}

@@ -26,7 +26,9 @@ def create_chat(namespace: Namespace, *, user_ids: list[str]):
     chat = statements.chat_of_members.row(uuid.uuid4(), members, timezone.now())
     try:
         with transaction.atomic():
-            statements.insert_chat.execute(chat.id, namespace.pk, members, key, chat.created_at)
+            statements.insert_chat.save(
+                id=chat.id, namespace_id=namespace.pk, user_ids=members, members_key=key, created_at=chat.created_at
+            )
     except IntegrityError:
         return statements.chat_of_members.one(namespace.pk, key)
     return chat

@@ -4,7 +4,7 @@ views reach it through queries.py and services.py; the benchmark's floors
 
 from convoproject.messaging.ordering import Appender
 from convoproject.messaging.pages import Pages
-from convoproject.sql import Statement, columns_of, fields_of
+from convoproject.sql import Insert, Statement, columns_of, fields_of
 
 from .models import Chat, Message
 
@@ -14,14 +14,11 @@ CHAT_COLUMNS = columns_of(Chat, "id", "user_ids", "created_at")
 # Through the unique (namespace, members_key) index.
 chat_of_members = Statement(
     f"SELECT id, user_ids, created_at FROM {CHATS} WHERE namespace_id = %s AND members_key = %s",
-    params=[None, None],
+    params=fields_of(Chat, "namespace", "members_key"),
     columns=CHAT_COLUMNS,
 )
 
-insert_chat = Statement(
-    f"INSERT INTO {CHATS} (id, namespace_id, user_ids, members_key, created_at) VALUES (%s, %s, %s, %s, %s)",
-    params=fields_of(Chat, "id", "namespace", "user_ids", "members_key", "created_at"),
-)
+insert_chat = Insert(Chat)
 
 # A chat message's writer also needs the chat's users (NOT_A_MEMBER).
 messages = Appender(Message, Chat, lock_columns=("id", "namespace", "user_ids"))

@@ -41,6 +41,28 @@ def _from_json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
+# Fields whose values the drivers of both databases take as they are.
+_AS_IS = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "IntegerField",
+    "PositiveIntegerField",
+    "SmallIntegerField",
+    "TextField",
+}
+
+
+def _preparer(field):
+    """The field that prepares a parameter, or None where the value goes as it is."""
+    if field is None:
+        return None
+    kind = (field.target_field if field.is_relation else field).get_internal_type()
+    return None if kind in _AS_IS else field
+
+
 def _converter(field):
     """How to read a column of `field` back on this connection, or None if the driver's value is right."""
     kind = (field.target_field if field.is_relation else field).get_internal_type()
@@ -73,7 +95,7 @@ class Statement:
         for_update: bool = False,
     ):
         self.sql = " ".join(sql.split())
-        self.params = tuple(params)
+        self.params = tuple(_preparer(field) for field in params)
         self.column_fields = tuple(field for _, field in columns)
         self.row = namedtuple("Row", [name for name, _ in columns]) if columns else None
         self.for_update = for_update
@@ -133,6 +155,27 @@ class Statement:
                 row[index] = convert(row[index])
             converted.append(make(row))
         return converted
+
+
+class Insert(Statement):
+    """The INSERT of a whole row of `model`: every concrete column, in the model's order."""
+
+    def __init__(self, model):
+        fields = model._meta.concrete_fields
+        self.model = model
+        self.attnames = [field.attname for field in fields]
+        super().__init__(
+            f"INSERT INTO {model._meta.db_table} ({', '.join(self.attnames)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))})",
+            params=fields,
+        )
+
+    def save(self, **values):
+        """Insert the row (`values` by column name: id, namespace_id, ...);
+        the model instance, as loaded from the database."""
+        row = [values[name] for name in self.attnames]
+        self.execute(*row)
+        return self.model.from_db(connection.alias, self.attnames, row)
 
 
 def columns_of(model, *names: str) -> list[tuple[str, Field]]:

@@ -4,7 +4,7 @@ and answers model instances."""
 
 import uuid
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from convoproject.tenants.models import Namespace
@@ -15,9 +15,9 @@ from .models import Conversation, Message
 
 
 def create_conversation(namespace: Namespace, *, group_id: str, topic: str) -> Conversation:
-    values = [uuid.uuid4(), namespace.pk, group_id, topic, timezone.now()]
-    statements.insert_conversation.execute(*values)
-    return Conversation.from_db(connection.alias, ["id", "namespace_id", "group_id", "topic", "created_at"], values)
+    return statements.insert_conversation.save(
+        id=uuid.uuid4(), namespace_id=namespace.pk, group_id=group_id, topic=topic, created_at=timezone.now()
+    )
 
 
 def _locked_conversation(namespace: Namespace, conversation_id: uuid.UUID | None) -> Conversation | None:

@@ -169,13 +169,13 @@ def filled():
 EVENT = 'INSERT INTO "moderation_moderationevent"'
 
 
-def action(name, targets, writes, fail_at=EVENT, case=None, **options):
-    """A case of the test below: moderation.<name>(*targets(), actor=…,
-    reason="r", **options), failing at `fail_at` after `writes`. `targets`
-    runs when the test does (it reads the rows made then)."""
+def action(name, targets, writes, fail_at=EVENT, case=None, keywords=dict, **options):
+    """A case of the test below: moderation.<name>(*targets(), **keywords(),
+    actor=…, reason="r", **options), failing at `fail_at` after `writes`.
+    `targets` and `keywords` run when the test does (they read the rows made then)."""
 
     def act(actor):
-        return getattr(moderation, name)(*targets(), actor=actor, reason="r", **options)
+        return getattr(moderation, name)(*targets(), **keywords(), actor=actor, reason="r", **options)
 
     return pytest.param(act, fail_at, writes, id=f"{name}-{case}" if case else name)
 
@@ -183,7 +183,13 @@ def action(name, targets, writes, fail_at=EVENT, case=None, **options):
 ACTIONS = [
     action("hide_messages", lambda: [StreamMessage.objects.all()], ['UPDATE "STREAMS_MESSAGE"']),
     action("delete_messages", lambda: [ChatMessage.objects.all()], ['DELETE FROM "CHATS_MESSAGE"']),
-    action("clean_up_author", lambda: [StreamMessage, ns(), "spammer"], ['DELETE FROM "STREAMS_MESSAGE"'], delete=True),
+    action(
+        "clean_up_author",
+        lambda: [StreamMessage],
+        ['DELETE FROM "STREAMS_MESSAGE"'],
+        keywords=lambda: {"namespace": ns(), "author_id": "spammer"},
+        delete=True,
+    ),
     action(
         "delete_with_messages",
         lambda: [Conversation.objects.get()],

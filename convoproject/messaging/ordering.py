@@ -16,7 +16,7 @@ import uuid
 from django.db import connection, transaction
 from django.utils import timezone
 
-from convoproject.sql import Statement, columns_of, fields_of
+from convoproject.sql import Insert, Statement, columns_of, fields_of
 
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
@@ -33,7 +33,7 @@ class Appender:
         lock = columns_of(parent_model, *lock_columns)
         self.lock_parent = Statement(
             f"SELECT {', '.join(name for name, _ in lock)} FROM {parents} WHERE namespace_id = %s AND id = %s",
-            params=[None, *fields_of(parent_model, "id")],
+            params=fields_of(parent_model, "namespace", "id"),
             columns=lock,
             for_update=True,
         )
@@ -42,16 +42,10 @@ class Appender:
         self.newest_sent_at = Statement(
             f"SELECT sent_at FROM {messages} WHERE namespace_id = %s AND {parent}_id = %s "
             "ORDER BY sent_at DESC LIMIT 1",
-            params=[None, *fields_of(message_model, parent)],
+            params=fields_of(message_model, "namespace", parent),
             columns=columns_of(message_model, "sent_at"),
         )
-        # Every column, in the model's order, so that the row's values make the instance.
-        self.attnames = [field.attname for field in message_model._meta.concrete_fields]
-        adapted = {"id", f"{parent}_id", "sent_at"}  # the others go to the database as they are
-        self.insert = Statement(
-            f"INSERT INTO {messages} ({', '.join(self.attnames)}) VALUES ({', '.join(['%s'] * len(self.attnames))})",
-            params=[field if field.attname in adapted else None for field in message_model._meta.concrete_fields],
-        )
+        self.insert = Insert(message_model)
 
     def locked_parent(self, namespace_id: int, parent_id: uuid.UUID | None):
         """The parent's row (of `lock_columns`), locked until the transaction
@@ -70,21 +64,18 @@ class Appender:
         """A new message (a model instance, as saved) in `parent`, a row with
         id and namespace_id whose lock the caller holds."""
         assert connection.in_atomic_block, "the parent's lock must be held until the message is committed"
-        values = {
-            "id": uuid.uuid4(),
-            "namespace_id": parent.namespace_id,
-            f"{self.message_model.PARENT}_id": parent.id,
-            "author_id": author_id,
-            "text": text,
-            "sent_at": self.next_sent_at(parent.namespace_id, parent.id),
-            "hidden": False,
-            "hidden_at": None,
-            "hidden_by_id": None,
-            "hidden_reason": "",
-        }
-        row = [values[name] for name in self.attnames]
-        self.insert.execute(*row)
-        return self.message_model.from_db(connection.alias, self.attnames, row)
+        return self.insert.save(
+            id=uuid.uuid4(),
+            namespace_id=parent.namespace_id,
+            **{f"{self.message_model.PARENT}_id": parent.id},
+            author_id=author_id,
+            text=text,
+            sent_at=self.next_sent_at(parent.namespace_id, parent.id),
+            hidden=False,
+            hidden_at=None,
+            hidden_by_id=None,
+            hidden_reason="",
+        )
 
     def create(self, namespace_id: int, parent_id: uuid.UUID | None, *, author_id: str, text: str, check=None):
         """Lock the parent, `check(parent row)` (may raise), append: one

@@ -20,35 +20,34 @@ class Pages:
 
     def __init__(self, message_model, parent_model):
         parent = message_model.PARENT
-        self.messages, parents = message_model._meta.db_table, parent_model._meta.db_table
+        messages, parents = message_model._meta.db_table, parent_model._meta.db_table
         self.columns = columns_of(message_model, *(name.format(parent=parent) for name in PAGE_COLUMNS))
-        self.select = f"SELECT {', '.join(name for name, _ in self.columns)} FROM {self.messages}"
-        self.where = f"namespace_id = %s AND {parent}_id = %s AND NOT hidden"
-        parent_id, sent_at = fields_of(message_model, parent, "sent_at")
-        self.parent_id_field = parent_id
+        select = f"SELECT {', '.join(name for name, _ in self.columns)} FROM {messages}"
+        where = f"namespace_id = %s AND {parent}_id = %s AND NOT hidden"
+        namespace_id, parent_id, sent_at = fields_of(message_model, "namespace", parent, "sent_at")
         self.first = Statement(
-            f"{self.select} WHERE {self.where} ORDER BY sent_at DESC LIMIT %s",
-            params=[None, parent_id, None],
+            f"{select} WHERE {where} ORDER BY sent_at DESC LIMIT %s",
+            params=[namespace_id, parent_id, None],
             columns=self.columns,
         )
         self.before = Statement(
-            f"{self.select} WHERE {self.where} AND sent_at < %s ORDER BY sent_at DESC LIMIT %s",
-            params=[None, parent_id, sent_at, None],
+            f"{select} WHERE {where} AND sent_at < %s ORDER BY sent_at DESC LIMIT %s",
+            params=[namespace_id, parent_id, sent_at, None],
             columns=self.columns,
         )
         # Only for an empty page: is there such a parent at all?
         self.parent_exists = Statement(
             f"SELECT 1 FROM {parents} WHERE namespace_id = %s AND id = %s",
-            params=[None, *fields_of(parent_model, "id")],
+            params=fields_of(parent_model, "namespace", "id"),
         )
         # PostgreSQL: the page of each of many parents in one statement, a
         # LATERAL join over the ids in the order given.
         self.each_lateral = Statement(
             f"""SELECT page.* FROM unnest(%s::uuid[]) WITH ORDINALITY AS wanted (id, position)
-            CROSS JOIN LATERAL ({self.select} WHERE namespace_id = %s AND {parent}_id = wanted.id AND NOT hidden
+            CROSS JOIN LATERAL ({select} WHERE namespace_id = %s AND {parent}_id = wanted.id AND NOT hidden
                                 ORDER BY sent_at DESC LIMIT %s) page
             ORDER BY wanted.position, page.sent_at DESC""",
-            params=[None, None, None],
+            params=[None, namespace_id, None],  # the ids: a list of UUIDs, which psycopg sends as uuid[]
             columns=self.columns,
         )
 
