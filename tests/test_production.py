@@ -129,7 +129,19 @@ def test_gunicorn_serves_admin_static_files_healthz_and_secure_cookies(tmp_path)
         status, headers, _ = get(f"{base}/static/admin/css/base.css", {"Host": "convo.example.com"})
         assert status == 301
         assert headers["Location"] == "https://convo.example.com/static/admin/css/base.css"
+
+        # A Host outside ALLOWED_HOSTS (a scanner, say): the 400 envelope.
+        status, _, body = get(f"{base}/healthz", {**https, "Host": "scanner.example"})
+        assert status == 400
+        assert body == b'{"id":"BAD_REQUEST","code":400,"detail":"Bad request","status":"Bad Request"}'
+        assert gunicorn.log_problems() == []
     # The request log went to the server's output, one JSON line per request.
     output = log_path.read_text(errors="replace")
     assert '"path":"/static/admin/css/base.css"' in output
     assert '"path":"/healthz"' in output
+    # The bad Host is one line (no traceback), beside the request's own JSON line.
+    assert [line for line in output.splitlines() if "scanner.example" in line] == [
+        "Invalid HTTP_HOST header: 'scanner.example'. You may need to add 'scanner.example' to ALLOWED_HOSTS."
+    ]
+    assert "Traceback" not in output
+    assert '"path":"/healthz","rpc":null,"namespace":null,"status":400' in output
