@@ -64,6 +64,8 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    # Before django.contrib.admin: its admin/base_site.html (the favicon) overrides the admin's.
+    "convoproject.web",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -78,7 +80,6 @@ INSTALLED_APPS = [
     "axes",
     "convoproject.tenants",
     "convoproject.moderation",
-    "convoproject.web",
     "streams",
     "chats",
     "bench",

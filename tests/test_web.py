@@ -161,6 +161,54 @@ def test_demo_page_and_micro_js_load_nothing_from_another_host(client, member):
     assert "import(" not in code and "importScripts" not in code
 
 
+# ---------------------------------------------------------------- the favicon
+
+FAVICON_HREF = "/static/web/favicon.svg"
+
+
+def icon_links(html):
+    return [attrs for tag, attrs in Elements(html).elements if tag == "link" and attrs.get("rel") == "icon"]
+
+
+def test_favicon_ico_is_the_icon_with_a_long_cache(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert cache_control == {"public", "max-age=604800"}, response["Cache-Control"]
+    icon = b"".join(response.streaming_content)
+    assert icon.startswith(b"<svg ") and icon.rstrip().endswith(b"</svg>")
+    # The same file as the static one the pages link.
+    linked = client.get(FAVICON_HREF)
+    assert linked.status_code == 200
+    assert linked["Content-Type"].startswith("image/svg+xml")
+    assert b"".join(linked.streaming_content) == icon
+    assert client.head("/favicon.ico").status_code == 200
+    assert client.post("/favicon.ico").status_code == 405
+
+
+def test_the_services_pages_link_the_icon(client, member):
+    for url in ("/", "/accounts/login/"):
+        assert icon_links(client.get(url).content.decode()) == [
+            {"rel": "icon", "href": FAVICON_HREF, "type": "image/svg+xml"}
+        ]
+    client.force_login(member)
+    assert icon_links(client.get("/demo/").content.decode())[0]["href"] == FAVICON_HREF
+
+
+def test_admin_pages_link_the_icon_and_keep_the_default_header(client, django_user_model):
+    html = client.get("/admin/login/").content.decode()
+    assert icon_links(html) == [{"rel": "icon", "href": FAVICON_HREF, "type": "image/svg+xml"}]
+    assert '<a href="/admin/">Django administration</a>' in html
+    client.force_login(django_user_model.objects.create_superuser("root", password=PASSWORD))
+    for url in ("/admin/", "/admin/streams/message/", "/admin/tenants/namespace/add/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert [link["href"] for link in icon_links(html)] == [FAVICON_HREF], url
+        assert "Django administration" in html, url
+
+
 # ---------------------------------------------------------------- login and logout
 
 
