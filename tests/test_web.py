@@ -128,13 +128,22 @@ def test_demo_page_has_the_elements_its_script_uses(client, member):
         "namespace", "group-id", "list-conversations", "new-topic", "create-conversation", "conversations",
         "conversation", "conversation-topic", "rename-topic", "rename", "delete-conversation", "load-older",
         "messages", "author", "text", "send", "chat-users", "open-chat", "chat", "chat-title", "chat-load-older",
-        "chat-messages", "chat-author", "chat-text", "chat-send", "error",
+        "chat-messages", "chat-author", "chat-text", "chat-send",
     ]  # fmt: skip
     for element_id in ids:
         assert len(page.by_id(element_id)) == 1, element_id
         assert f'$("{element_id}")' in html, f"the script does not use #{element_id}"
-    # The error box is there but hidden until a call fails.
-    assert "hidden" in page.by_id("error")[0]
+    # Each call's error box (right under its control: tests/test_demo_in_browser.py),
+    # hidden until a call fails, and named in the script's calls.
+    error_ids = [
+        "list-error", "create-error", "edit-error", "older-error", "send-error",
+        "chat-error", "chat-older-error", "chat-send-error",
+    ]  # fmt: skip
+    alerts = [attrs for _, attrs in page.elements if attrs.get("role") == "alert"]
+    assert [attrs["id"] for attrs in alerts] == error_ids
+    for attrs in alerts:
+        assert "hidden" in attrs and attrs["class"] == "error inline", attrs
+        assert f'"{attrs["id"]}"' in html.split("<script>", 1)[1], f"no call shows its error in #{attrs['id']}"
     scripts = [attrs["src"] for tag, attrs in page.elements if tag == "script" and "src" in attrs]
     assert scripts == ["/assets/micro.js"]
 
