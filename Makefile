@@ -18,6 +18,9 @@ RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 BENCH := --settings=bench.settings
 
+# make run: the development server's port on 127.0.0.1 (PORT=8001 make run).
+PORT ?= 8000
+
 # make serve: gunicorn settings, overridable from the environment.
 BIND ?= 127.0.0.1:8000
 WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
@@ -52,8 +55,8 @@ $(DEV): $(RUNTIME) requirements-dev.txt
 
 run: setup
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
-	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py dev_setup
-	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py dev_setup --port $(PORT)
+	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # Migrations run without DB_STATEMENT_TIMEOUT_MS: an index build on a big table takes long.
 serve: $(RUNTIME)

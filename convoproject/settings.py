@@ -61,6 +61,8 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    # Before django.contrib.admin: its admin/base_site.html (the favicon) overrides the admin's.
+    "convoproject.web",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -76,7 +78,6 @@ INSTALLED_APPS = [
     "convoproject.rpc",
     "convoproject.tenants",
     "convoproject.moderation",
-    "convoproject.web",
     "streams",
     "chats",
 ]
@@ -298,7 +299,12 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"one_line_warning": {"()": "convoproject.log_filters.OneLineWarning"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # A Host outside ALLOWED_HOSTS (still answered 400): one line, no traceback.
+        "django.security.DisallowedHost": {"filters": ["one_line_warning"]},
+    },
 }

@@ -4,10 +4,12 @@
    lands on the login page, logging in there comes back to /demo/; then a
    conversation in a group, twelve messages (pages of 10: the newest ten,
    then "Load older" for the rest, oldest first), a second conversation,
-   switching between them, a rename, a contract error shown on the page, a
-   chat, and deleting a conversation (after a confirm() that is first
-   dismissed). Afterwards the database holds exactly what the page showed.
-   Screenshot: artifacts/demo.png.
+   switching between them, a rename, contract errors shown each right under
+   the control that caused it (an empty message by the message form, a chat
+   of one user by the chat form) and cleared when that control next
+   succeeds, a chat, and deleting a conversation (after a confirm() that is
+   first dismissed). Afterwards the database holds exactly what the page
+   showed. Screenshot (with the message form's error): artifacts/demo.png.
 2. Micro.requireLogin on a page of the site's origin (served with
    page.route): logged out, it sends the browser to the login page with the
    page as next; logging in redirects back to the page, and there, logged in,
@@ -114,6 +116,33 @@ def send(page, text, count_after, *, enter=False):
     expect(page.locator("#text")).to_have_value("")
 
 
+# Where an error box is, measured from the row of the control it belongs to.
+UNDER_ROW = """([control, error]) => {
+  const row = document.getElementById(control).closest(".row"), box = document.getElementById(error);
+  const r = row.getBoundingClientRect(), b = box.getBoundingClientRect();
+  return {next: row.nextElementSibling === box, gap: b.top - r.bottom, left: b.left - r.left, height: b.height};
+}"""
+
+
+def visible_errors(page):
+    """{id: text} of the error boxes shown."""
+    return {box.get_attribute("id"): box.inner_text() for box in page.locator("main [role=alert]:visible").all()}
+
+
+def assert_error_by(page, control_id, error_id, text):
+    """The one error shown is `text`, in the box right under the row of `control_id`, one line high."""
+    expect(page.locator(f"#{error_id}")).to_have_text(text)
+    expect(page.locator(f"#{error_id}")).to_be_visible()
+    where = page.evaluate(UNDER_ROW, [control_id, error_id])
+    assert where["next"], where  # the element right after the control's row
+    assert 0 <= where["gap"] <= 10 and where["left"] == 0, where  # right under it, aligned with it
+    assert where["height"] < 30, where  # one compact line
+
+
+def top(page, selector):
+    return page.locator(selector).bounding_box()["y"]
+
+
 def assert_quiet(page, base, allowed_failures=0, logged=()):
     """No script error, no failed request, nothing from another origin, and no
     console error but Chromium's own line for each expected 4xx answer (and
@@ -147,7 +176,7 @@ def test_demo_page_full_flow(live_server):
         expect(page.locator("#chat-users")).to_have_value(f"{USERNAME}, friend")
         expect(page.locator("#namespace")).to_have_value("micro")
         expect(page.locator("#namespace option")).to_have_count(1)
-        expect(page.locator("#error")).to_be_hidden()
+        assert visible_errors(page) == {}
         expect(page.locator("#conversation")).to_be_hidden()
 
         # The group: nothing in it yet.
@@ -218,19 +247,31 @@ def test_demo_page_full_flow(live_server):
         expect(page.locator(f'#conversations button[data-id="{a_id}"]')).to_have_text("Topic A renamed")
         expect(page.locator("#conversations button")).to_have_text(["Topic B", "Topic A renamed"])
 
-        # A contract error is shown to the person: an empty message.
+        # A contract error is shown to the person, by the control that caused it:
+        # an empty message, under the message form. Nothing above it moves.
+        above = {selector: top(page, selector) for selector in ("h1", "#conversations", "#messages", "#send")}
         page.fill("#text", "")
         with answered(page, "Streams/CreateMessage"):
             page.click("#send")
-        expect(page.locator("#error")).to_be_visible()
-        expect(page.locator("#error")).to_have_text("MISSING_TEXT: Missing text")
+        assert_error_by(page, "send", "send-error", "MISSING_TEXT: Missing text")
+        assert visible_errors(page) == {"send-error": "MISSING_TEXT: Missing text"}
+        assert {selector: top(page, selector) for selector in above} == above
         expect(page.locator("#messages li")).to_have_count(12)
 
-        # A chat between the user and a friend; the next call clears the error.
+        # A chat of one user: its error under the chat form (the message form's stays).
+        page.fill("#chat-users", USERNAME)
+        with answered(page, "Chats/CreateChat"):
+            page.click("#open-chat")
+        assert_error_by(page, "open-chat", "chat-error", "MISSING_USER_IDs: Two or more user IDs are required")
+        assert set(visible_errors(page)) == {"send-error", "chat-error"}
+        expect(page.locator("#chat")).to_be_hidden()
+
+        # A chat between the user and a friend: the chat form's success clears its error.
         page.fill("#chat-users", f"{USERNAME}, friend")
         with answered(page, "Chats/CreateChat", "Chats/ListMessages"):
             page.click("#open-chat")
-        expect(page.locator("#error")).to_be_hidden()
+        expect(page.locator("#chat-error")).to_be_hidden()
+        assert visible_errors(page) == {"send-error": "MISSING_TEXT: Missing text"}
         expect(page.locator("#chat")).to_be_visible()
         expect(page.locator("#chat-title")).to_have_text(f"Chat of {USERNAME}, friend")
         expect(page.locator("#chat-author")).to_have_value(USERNAME)
@@ -251,6 +292,10 @@ def test_demo_page_full_flow(live_server):
         with answered(page, "Streams/ListMessages", "Streams/ListConversations"):
             page.click(f'#conversations button[data-id="{b_id}"]')
         expect(page.locator("#messages li .text")).to_have_text(["only in B"])
+        # The message form's next success clears its error.
+        send(page, "again in B", 2)
+        expect(page.locator("#send-error")).to_be_hidden()
+        assert visible_errors(page) == {}
         dialogs = []
         page.once("dialog", lambda d: (dialogs.append((d.type, d.message)), d.dismiss()))
         page.click("#delete-conversation")
@@ -263,9 +308,9 @@ def test_demo_page_full_flow(live_server):
         assert len(dialogs) == 2
         expect(page.locator("#conversation")).to_be_hidden()
         expect(page.locator("#conversations button")).to_have_text(["Topic A renamed"])
-        expect(page.locator("#error")).to_be_hidden()
+        assert visible_errors(page) == {}
 
-        assert_quiet(page, base, allowed_failures=1)  # the empty message's 400
+        assert_quiet(page, base, allowed_failures=2)  # the empty message's and the one-user chat's 400
 
     # ---- the database, after the browser: what the page showed
     assert list(Conversation.objects.values_list("id", "namespace__name", "group_id", "topic")) == [

@@ -1,6 +1,7 @@
 """Production settings (DJANGO_PRODUCTION=1, what `make serve` sets): a clean
 `manage.py check --deploy`, a required SECRET_KEY, and the admin's static
-files served by the app itself (whitenoise) under gunicorn."""
+files and the favicon served by the app itself (whitenoise) under gunicorn,
+which logs a Host outside ALLOWED_HOSTS in one line."""
 
 import re
 import subprocess
@@ -85,6 +86,8 @@ def test_gunicorn_serves_admin_static_files_healthz_and_secure_cookies(tmp_path)
     result = manage(env, "collectstatic", "--noinput")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "static" / "admin" / "css" / "base.css").is_file()
+    favicon = tmp_path / "static" / "web" / "favicon.svg"
+    assert favicon.is_file()
     for command in (["migrate", "--noinput"], ["createsuperuser", "--noinput", "--username", "admin", "--email", ""]):
         result = manage({**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}, *command)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -106,10 +109,18 @@ def test_gunicorn_serves_admin_static_files_healthz_and_secure_cookies(tmp_path)
         assert body == (tmp_path / "static" / "admin" / "css" / "base.css").read_bytes()
         assert "max-age=31536000" in headers["Strict-Transport-Security"]
 
+        # The icon: the static file (from STATIC_ROOT), linked by the admin, and at /favicon.ico.
+        status, headers, body = get(f"{base}/static/web/favicon.svg", https)
+        assert (status, headers["Content-Type"], body) == (200, "image/svg+xml", favicon.read_bytes())
+        status, headers, body = get(f"{base}/favicon.ico", https)
+        assert (status, headers["Content-Type"], body) == (200, "image/svg+xml", favicon.read_bytes())
+        assert headers["Cache-Control"] == "public, max-age=604800"
+
         # A login over HTTPS (as the balancer forwards it): the CSRF and
         # session cookies are Secure, the session's also HttpOnly.
         status, headers, body = get(f"{base}/admin/login/", https)
         assert status == 200
+        assert b'<link rel="icon" href="/static/web/favicon.svg" type="image/svg+xml">' in body
         csrf_cookie = cookies(headers)["csrftoken"]
         assert "; Secure" in csrf_cookie
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
@@ -129,7 +140,19 @@ def test_gunicorn_serves_admin_static_files_healthz_and_secure_cookies(tmp_path)
         status, headers, _ = get(f"{base}/static/admin/css/base.css", {"Host": "convo.example.com"})
         assert status == 301
         assert headers["Location"] == "https://convo.example.com/static/admin/css/base.css"
+
+        # A Host outside ALLOWED_HOSTS (a scanner, say): the 400 envelope.
+        status, _, body = get(f"{base}/healthz", {**https, "Host": "scanner.example"})
+        assert status == 400
+        assert body == b'{"id":"BAD_REQUEST","code":400,"detail":"Bad request","status":"Bad Request"}'
+        assert gunicorn.log_problems() == []
     # The request log went to the server's output, one JSON line per request.
     output = log_path.read_text(errors="replace")
     assert '"path":"/static/admin/css/base.css"' in output
     assert '"path":"/healthz"' in output
+    # The bad Host is one line (no traceback), beside the request's own JSON line.
+    assert [line for line in output.splitlines() if "scanner.example" in line] == [
+        "Invalid HTTP_HOST header: 'scanner.example'. You may need to add 'scanner.example' to ALLOWED_HOSTS."
+    ]
+    assert "Traceback" not in output
+    assert '"path":"/healthz","rpc":null,"namespace":null,"status":400' in output

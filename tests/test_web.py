@@ -128,13 +128,22 @@ def test_demo_page_has_the_elements_its_script_uses(client, member):
         "namespace", "group-id", "list-conversations", "new-topic", "create-conversation", "conversations",
         "conversation", "conversation-topic", "rename-topic", "rename", "delete-conversation", "load-older",
         "messages", "author", "text", "send", "chat-users", "open-chat", "chat", "chat-title", "chat-load-older",
-        "chat-messages", "chat-author", "chat-text", "chat-send", "error",
+        "chat-messages", "chat-author", "chat-text", "chat-send",
     ]  # fmt: skip
     for element_id in ids:
         assert len(page.by_id(element_id)) == 1, element_id
         assert f'$("{element_id}")' in html, f"the script does not use #{element_id}"
-    # The error box is there but hidden until a call fails.
-    assert "hidden" in page.by_id("error")[0]
+    # Each call's error box (right under its control: tests/test_demo_in_browser.py),
+    # hidden until a call fails, and named in the script's calls.
+    error_ids = [
+        "list-error", "create-error", "edit-error", "older-error", "send-error",
+        "chat-error", "chat-older-error", "chat-send-error",
+    ]  # fmt: skip
+    alerts = [attrs for _, attrs in page.elements if attrs.get("role") == "alert"]
+    assert [attrs["id"] for attrs in alerts] == error_ids
+    for attrs in alerts:
+        assert "hidden" in attrs and attrs["class"] == "error inline", attrs
+        assert f'"{attrs["id"]}"' in html.split("<script>", 1)[1], f"no call shows its error in #{attrs['id']}"
     scripts = [attrs["src"] for tag, attrs in page.elements if tag == "script" and "src" in attrs]
     assert scripts == ["/assets/micro.js"]
 
@@ -159,6 +168,54 @@ def test_demo_page_and_micro_js_load_nothing_from_another_host(client, member):
     code = re.sub(r"^\s*//.*$", "", code, flags=re.MULTILINE)
     assert not URL.search(code), URL.search(code)
     assert "import(" not in code and "importScripts" not in code
+
+
+# ---------------------------------------------------------------- the favicon
+
+FAVICON_HREF = "/static/web/favicon.svg"
+
+
+def icon_links(html):
+    return [attrs for tag, attrs in Elements(html).elements if tag == "link" and attrs.get("rel") == "icon"]
+
+
+def test_favicon_ico_is_the_icon_with_a_long_cache(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert cache_control == {"public", "max-age=604800"}, response["Cache-Control"]
+    icon = b"".join(response.streaming_content)
+    assert icon.startswith(b"<svg ") and icon.rstrip().endswith(b"</svg>")
+    # The same file as the static one the pages link.
+    linked = client.get(FAVICON_HREF)
+    assert linked.status_code == 200
+    assert linked["Content-Type"].startswith("image/svg+xml")
+    assert b"".join(linked.streaming_content) == icon
+    assert client.head("/favicon.ico").status_code == 200
+    assert client.post("/favicon.ico").status_code == 405
+
+
+def test_the_services_pages_link_the_icon(client, member):
+    for url in ("/", "/accounts/login/"):
+        assert icon_links(client.get(url).content.decode()) == [
+            {"rel": "icon", "href": FAVICON_HREF, "type": "image/svg+xml"}
+        ]
+    client.force_login(member)
+    assert icon_links(client.get("/demo/").content.decode())[0]["href"] == FAVICON_HREF
+
+
+def test_admin_pages_link_the_icon_and_keep_the_default_header(client, django_user_model):
+    html = client.get("/admin/login/").content.decode()
+    assert icon_links(html) == [{"rel": "icon", "href": FAVICON_HREF, "type": "image/svg+xml"}]
+    assert '<a href="/admin/">Django administration</a>' in html
+    client.force_login(django_user_model.objects.create_superuser("root", password=PASSWORD))
+    for url in ("/admin/", "/admin/streams/message/", "/admin/tenants/namespace/add/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert [link["href"] for link in icon_links(html)] == [FAVICON_HREF], url
+        assert "Django administration" in html, url
 
 
 # ---------------------------------------------------------------- login and logout

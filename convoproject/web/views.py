@@ -1,4 +1,4 @@
-"""The browser side: micro.js, the login session as JSON, the home and demo pages."""
+"""The browser side: micro.js, the favicon, the login session as JSON, the home and demo pages."""
 
 from pathlib import Path
 
@@ -6,12 +6,16 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.http import require_GET, require_safe
 
 from convoproject.tenants.models import Namespace
 
 MICRO_JS = Path(__file__).resolve().parent / "assets" / "micro.js"
+# The static file that the pages link as their icon (web/favicon.svg), also served at
+# /favicon.ico, which browsers ask for anyway (on a JSON answer, say).
+FAVICON = Path(__file__).resolve().parent / "static" / "web" / "favicon.svg"
+FAVICON_MAX_AGE = 7 * 24 * 3600
 
 
 def namespaces_of(user):
@@ -27,6 +31,12 @@ def micro_js(request):
     response = FileResponse(MICRO_JS.open("rb"), content_type="text/javascript; charset=utf-8")
     response["Cache-Control"] = "public, max-age=300"
     return response
+
+
+@require_safe
+@cache_control(public=True, max_age=FAVICON_MAX_AGE)
+def favicon(request):
+    return FileResponse(FAVICON.open("rb"), content_type="image/svg+xml")
 
 
 @require_GET

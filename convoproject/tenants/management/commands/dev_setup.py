@@ -15,6 +15,11 @@ KEY_FILE = Path(settings.BASE_DIR) / ".dev-api-key"
 class Command(BaseCommand):
     help = "Development only (make run): namespace 'micro', an API key for it and an admin login, printed."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port", type=int, default=8000, help="the port of 127.0.0.1 the server runs on, for the URLs printed"
+        )
+
     def handle(self, *args, **options):
         if not settings.DEVELOPMENT:
             raise CommandError("dev_setup prints a known login: it runs only with CONVO_DEV=1 (make run).")
@@ -30,15 +35,16 @@ class Command(BaseCommand):
         if not raw_key or find_active_key(raw_key) is None:
             _, raw_key = create_api_key(DEV_NAMESPACE)
             KEY_FILE.write_text(raw_key + "\n")
+        base = f"http://127.0.0.1:{options['port']}"
         self.stdout.write(
             "\n".join(
                 [
                     "",
                     "Development setup (never use these outside your machine):",
                     f"  API key for namespace {DEV_NAMESPACE!r}: {raw_key}",
-                    f"  Admin:   http://127.0.0.1:8000/admin/  user {username!r}, password {password!r}",
-                    "  Demo:    http://127.0.0.1:8000/demo/   (log in with the admin login)",
-                    "  Try:     curl -s http://127.0.0.1:8000/protobuf/Streams/CreateConversation \\",
+                    f"  Admin:   {base}/admin/  user {username!r}, password {password!r}",
+                    f"  Demo:    {base}/demo/   (log in with the admin login)",
+                    f"  Try:     curl -s {base}/protobuf/Streams/CreateConversation \\",
                     f"             -H 'Authorization: Bearer {raw_key}'"
                     + """ -d '{"group_id": "g1", "topic": "Hello"}'""",
                     "",
