@@ -10,9 +10,9 @@ import subprocess
 import pytest
 from django.core.management import CommandError, call_command
 
-from bench.server import ROOT
 from convoproject.tenants.management.commands import dev_setup
 from tests.rpc import Rpc
+from tests.support.server import ROOT
 
 
 @pytest.fixture
