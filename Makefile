@@ -1,4 +1,4 @@
-# make run   - set up, migrate SQLite, print a dev API key and admin login, serve on 127.0.0.1:8000
+# make run   - set up, migrate SQLite, print a dev API key and admin login, serve on 127.0.0.1:PORT (8000)
 # make test  - the whole test suite (SQLite, or the database in DATABASE_URL)
 # make setup - only .venv and its packages, requirements.txt and requirements-dev.txt (idempotent)
 # make serve - production: migrate, collectstatic, gunicorn with DJANGO_PRODUCTION=1
@@ -64,7 +64,8 @@ serve: $(RUNTIME)
 	DJANGO_PRODUCTION=1 $(PY) manage.py collectstatic --noinput
 	DJANGO_PRODUCTION=1 exec $(PY) -m gunicorn convoproject.wsgi:application \
 		--bind $(BIND) --workers $(WORKERS) --threads $(THREADS) --worker-class gthread \
-		--timeout $(TIMEOUT) --graceful-timeout 20 --error-logfile -
+		--timeout $(TIMEOUT) --graceful-timeout 20 --error-logfile - \
+		--no-control-socket  # gunicorn 27 would share one control socket path with every other gunicorn here
 
 test: setup
 	$(PY) -m pytest
