@@ -4,29 +4,26 @@ share, and the read-only moderation log.
 Every change goes through convoproject.moderation.services (the same
 functions a person calls from `manage.py shell`), which records it.
 Built for millions of messages: no full-table COUNT (CappedCountPaginator),
-no full-table pass for the date hierarchy (SelectionPeriods), related rows
-joined in the list query, and every list ordering and filter served by an
-index (convoproject.messaging.moderation_indexes). `manage.py admin_timings`
-(the bench app) times these pages; docs/MODERATION_SCALE.md has the figures.
+no date drill-down on messages (Django's passes over the whole selection;
+the sent_at date filter runs no query of its own), related rows joined in
+the list query, and every list ordering and filter served by an index
+(convoproject.messaging.moderation_indexes). `manage.py admin_timings` (the
+bench app) times these pages; docs/MODERATION_SCALE.md has the figures.
 """
 
-import datetime
 import uuid
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.paginator import Paginator
-from django.db import connections
-from django.db.models import Count, F, Max, Min, OrderBy, Q
+from django.db.models import Count, F, OrderBy, Q
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -76,120 +73,6 @@ def sorted_after_filtering(queryset):
     name = ordering[0].lstrip("-")
     fenced = OrderBy(Coalesce(F(name), F(name)), descending=ordering[0].startswith("-"))
     return queryset.order_by(fenced, *(term for term in ordering[1:] if term != ordering[0]))
-
-
-class SelectionPeriods:
-    """What admin's date_hierarchy tag asks of `cl.queryset` (the Min and Max
-    of the field, then its distinct years, months or days), answered without a
-    pass over millions of rows: Django asks `SELECT DISTINCT DATE_TRUNC(...)`
-    over the whole selection, a sequential scan and a sort of every row.
-
-    `count` is the selection's size as the changelist counted it, capped at
-    `cap`. Below the cap the selection is small and Django's own queries are
-    cheap; the Min/Max runs over `LIMIT cap`, so that PostgreSQL reads the few
-    rows from the filter's index rather than walk the date index in search of
-    the first and the last of them. At the cap the selection is large: each
-    candidate period (the years between Min and Max, the months of the year,
-    the days of the month drilled down to) is probed for one row, all probes
-    in one UNION ALL query. Either way a period is listed iff the selection
-    has a row in it, and the page runs the same number of queries. Databases
-    without LIMIT inside UNION (SQLite) always get Django's queries."""
-
-    MAX_PROBES = 400  # candidate periods; past this, Django's own query
-
-    def __init__(self, queryset, field_name, count, cap, year=None, month=None):
-        self.queryset, self.field_name, self.count, self.cap = queryset, field_name, count, cap
-        self.year, self.month = year, month
-        self.bounds = None  # (Min, Max) of the field, once asked
-
-    @property
-    def large(self):
-        return self.count >= self.cap
-
-    def aggregate(self, **aggregates):
-        if not self.large:
-            return self.queryset.order_by()[: self.cap].aggregate(**aggregates)
-        # Min and Max of the indexed field over a large selection: two short index walks.
-        result = self.queryset.aggregate(**aggregates)
-        found = {}
-        for key, aggregate in aggregates.items():
-            source = aggregate.get_source_expressions()[0]
-            if isinstance(aggregate, Min | Max) and getattr(source, "name", None) == self.field_name:
-                found[type(aggregate)] = result[key]
-        if len(found) == 2:
-            self.bounds = (found[Min], found[Max])
-        return result
-
-    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
-        if self.large and field_name == self.field_name and order == "ASC":
-            periods = self.probe(kind, tzinfo)
-            if periods is not None:
-                return periods
-        return self.queryset.datetimes(field_name, kind, order, tzinfo)
-
-    def dates(self, field_name, kind, order="ASC"):
-        return self.queryset.dates(field_name, kind, order)
-
-    def probe(self, kind, tzinfo=None):
-        if not connections[self.queryset.db].features.supports_slicing_ordering_in_compound:
-            return None
-        tz = (tzinfo or timezone.get_current_timezone()) if settings.USE_TZ else None
-
-        def local(value):  # naive, in the current time zone
-            return timezone.localtime(value, tz).replace(tzinfo=None) if tz else value
-
-        def aware(value):
-            return timezone.make_aware(value, tz) if tz else value
-
-        # The candidates: the days of the month or the months of the year
-        # drilled down to, else the periods between the Min and Max asked before.
-        if kind == "day" and self.year and self.month:
-            start = datetime.datetime(int(self.year), int(self.month), 1)
-            last = next_period(start, "month") - datetime.timedelta(microseconds=1)
-        elif kind == "month" and self.year and not self.month:
-            start = datetime.datetime(int(self.year), 1, 1)
-            last = next_period(start, "year") - datetime.timedelta(microseconds=1)
-        elif self.bounds and self.bounds[0] is not None:
-            start, last = local(self.bounds[0]), local(self.bounds[1])
-        else:
-            return None
-        windows, start = [], period_start(start, kind)
-        while start <= last:
-            end = next_period(start, kind)
-            windows.append((aware(start), aware(end)))
-            start = end
-            if len(windows) > self.MAX_PROBES:
-                return None
-        field = self.field_name
-        # ORDER BY the field: an index walk from the window's start, never a
-        # sequential scan that hopes to meet a row of the window soon.
-        probes = [
-            self.queryset.filter(**{f"{field}__gte": start, f"{field}__lt": end})
-            .order_by(field)
-            .values_list(field, flat=True)[:1]
-            for start, end in windows
-        ]
-        found = list(probes[0].union(*probes[1:], all=True)) if len(probes) > 1 else list(probes[0])
-        return sorted({aware(period_start(local(value), kind)) for value in found})
-
-
-def period_start(value, kind):
-    value = value.replace(hour=0, minute=0, second=0, microsecond=0)
-    if kind == "year":
-        return value.replace(month=1, day=1)
-    if kind == "month":
-        return value.replace(day=1)
-    if kind == "day":
-        return value
-    raise ValueError(f"Unsupported period {kind!r}.")
-
-
-def next_period(start, kind):
-    if kind == "year":
-        return start.replace(year=start.year + 1)
-    if kind == "month":
-        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    return start + datetime.timedelta(days=1)
 
 
 def parse_uuid(text):
@@ -355,7 +238,6 @@ class MessageModerationAdmin(ApiDataAdmin):
 
     list_display = ["text_excerpt", "author", "parent_link", "namespace", "sent_at", "moderation_state"]
     list_filter = ["namespace", ModerationStateFilter, "sent_at"]
-    date_hierarchy = "sent_at"
     ordering = ["-sent_at"]
     list_per_page = 50
     paginator = CappedCountPaginator
