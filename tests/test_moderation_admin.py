@@ -809,10 +809,15 @@ def test_bulk_delete_of_conversations_counts_and_records_one_event_each(world, a
     assert {e.action for e in events} == {"delete_conversation"}
 
 
-def test_deleting_a_conversation_that_does_not_exist(world, as_root):
-    response = as_root.get(reverse("admin:streams_conversation_delete", args=[uuid.UUID(int=1)]))
+@pytest.mark.parametrize("name", ["streams_conversation", "chats_chat", "streams_message"])
+@pytest.mark.parametrize("object_id", [uuid.UUID(int=1), "not-a-uuid"])
+def test_deleting_a_row_that_does_not_exist_answers_as_django_does(world, as_root, name, object_id):
+    response = as_root.post(reverse(f"admin:{name}_delete", args=[object_id]), {"confirm": "yes", "reason": "x"})
     assert response.status_code == 302
-    assert Conversation.objects.count() == 2
+    assert response["Location"] == reverse("admin:index")
+    assert [n for n in notices(response) if "doesn’t exist. Perhaps it was deleted?" in n]
+    assert (Conversation.objects.count(), Chat.objects.count(), Message.objects.count()) == (2, 1, 9)
+    assert not ModerationEvent.objects.filter(action__startswith="delete").exists()
 
 
 # ---------------------------------------------------------------- the moderation log
