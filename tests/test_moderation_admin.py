@@ -3,8 +3,9 @@
 the hide/unhide/delete actions and pages, each asking a reason and recorded
 once; the spam clean-up; a conversation's page; the read-only moderation
 log; API keys (shown once, never their digest, revoked with a reason);
-search and filters; and the query counts of the pages a moderator uses most,
-which must not grow with the number of messages."""
+search and filters; and the query counts of the pages a moderator uses most
+and of the delete confirmation pages, which must not grow with the number of
+messages or of conversations."""
 
 import datetime
 import html as html_escapes
@@ -1222,3 +1223,72 @@ def test_the_conversation_list_runs_a_fixed_number_of_queries(db, superuser, ass
     browser = logged_in(superuser)
     for query in ({}, {"q": "t1"}, {"q": "group"}, {"namespace__id__exact": micro.pk}):
         measured(browser, url(CONVERSATIONS, **query), assert_queries, CONVERSATION_LIST_QUERIES)
+
+
+# ---------------------------------------------------------------- query counts of the delete confirmation pages
+
+
+def _conversations_with_messages(micro, count):
+    """`count` conversations of micro; conversation "c{i}" has i % 4 messages."""
+    convs = Conversation.objects.bulk_create(
+        [Conversation(namespace=micro, group_id="g", topic=f"c{i}") for i in range(count)]
+    )
+    rows = [
+        Message(namespace=micro, conversation=conv, author_id="a", text="t", sent_at=BASE + j * MINUTE)
+        for i, conv in enumerate(convs)
+        for j in range(i % 4)
+    ]
+    Message.objects.bulk_create(rows)
+    return convs
+
+
+def _listed_counts(page):
+    """{topic: the number of messages listed with it} of a delete confirmation page."""
+    return {
+        topic: int(n.replace(",", ""))
+        for topic, n in (re.fullmatch(r"(.*) \(([\d,]+) messages\)", item).groups() for item in page.context["items"])
+    }
+
+
+# The session, the user, the conversation, and one grouped count of its messages.
+DELETE_PAGE_QUERIES = 4
+# The session, the user, the changelist's namespaces (for its filter) and its
+# capped count, the namespaces again (Django builds the filters again for the
+# action's queryset), the selected conversations, and one grouped count of the
+# messages of those the page counts (all up to 100, else the 20 it lists).
+DELETE_ACTION_QUERIES = 7
+
+
+def test_the_delete_page_of_a_conversation_runs_a_fixed_number_of_queries(db, superuser, django_assert_num_queries):
+    conv = _conversations_with_messages(ns("micro"), 4)[3]
+    path = reverse("admin:streams_conversation_delete", args=[conv.pk])
+    browser = logged_in(superuser)
+    browser.get(path)  # warm-up
+    with django_assert_num_queries(DELETE_PAGE_QUERIES):
+        page = browser.get(path)
+    assert page.status_code == 200
+    assert _listed_counts(page) == {"c3": 3}
+    assert "Delete 1 conversations and their 3 message(s)?" in html(page)
+
+
+@pytest.mark.parametrize("select_across", [False, True], ids=["selected", "select_across"])
+@pytest.mark.parametrize("count", [30, 150])
+def test_the_bulk_delete_page_runs_a_fixed_number_of_queries(
+    db, superuser, django_assert_num_queries, count, select_across
+):
+    convs = _conversations_with_messages(ns("micro"), count)
+    data = {"action": "delete_with_messages", "_selected_action": [c.pk for c in convs], "index": "0"}
+    if select_across:
+        data = {**data, "_selected_action": [convs[0].pk], "select_across": "1"}
+    browser = logged_in(superuser)
+    browser.get(reverse(CONVERSATIONS))  # warm-up
+    with django_assert_num_queries(DELETE_ACTION_QUERIES):
+        page = browser.post(reverse(CONVERSATIONS), data)
+    assert page.status_code == 200
+    listed_counts = _listed_counts(page)
+    assert len(listed_counts) == 20
+    assert listed_counts == {topic: int(topic[1:]) % 4 for topic in listed_counts}
+    total = Message.objects.count()
+    expected = f"and their {total:,} message(s)?" if count <= 100 else "and all their messages?"
+    assert f"Delete {count} conversations {expected} This cannot be undone." in html(page)
+    assert Conversation.objects.count() == count  # asked, not done

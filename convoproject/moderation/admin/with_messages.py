@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
+from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -14,6 +15,8 @@ from .paginator import CappedCountPaginator
 from .text import excerpt
 
 LATEST_ON_PAGE = 20
+LISTED_ON_DELETE = 20  # parents listed, each with its number of messages
+TOTALLED_ON_DELETE = 100  # up to this many parents, their messages are counted in all
 
 
 class WithMessagesAdmin(ApiDataAdmin):
@@ -66,6 +69,17 @@ class WithMessagesAdmin(ApiDataAdmin):
             self.opts.verbose_name,
         )
 
+    def message_counts(self, parents):
+        """{parent pk: its number of messages}, in one grouped query."""
+        parent_field = self.message_model.PARENT
+        rows = (
+            self.message_model.objects.filter(**{f"{parent_field}__in": [p.pk for p in parents]})
+            .order_by()
+            .values_list(parent_field)
+            .annotate(Count("pk"))
+        )
+        return dict(rows)
+
     def _delete_page(self, request, parents, carry, cancel_url):
         form = ReasonForm(request.POST if "confirm" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -78,10 +92,11 @@ class WithMessagesAdmin(ApiDataAdmin):
             notice = f"Deleted {len(events)} {self.opts.verbose_name_plural} and {deleted:,} message(s)."
             self.message_user(request, notice, messages.SUCCESS)
             return None
-        items = [f"{p} ({p.messages.count():,} messages)" for p in parents[:20]]
-        total = sum(p.messages.count() for p in parents[:100]) if len(parents) <= 100 else None
+        totalled = len(parents) <= TOTALLED_ON_DELETE
+        counts = self.message_counts(parents if totalled else parents[:LISTED_ON_DELETE])
+        items = [f"{p} ({counts.get(p.pk, 0):,} messages)" for p in parents[:LISTED_ON_DELETE]]
         summary = f"Delete {len(parents)} {self.opts.verbose_name_plural} " + (
-            f"and their {total:,} message(s)?" if total is not None else "and all their messages?"
+            f"and their {sum(counts.values()):,} message(s)?" if totalled else "and all their messages?"
         )
         return action_page(
             request,
