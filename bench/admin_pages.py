@@ -157,6 +157,7 @@ def pages(log=print):
         ),
         ("streams: list with facet counts (opt-in)", admin_url(m, _facets="True")),
         ("streams: largest conversation page", admin_url(Conversation, "change", conversation.pk)),
+        ("streams: largest conversation's delete page", admin_url(Conversation, "delete", conversation.pk)),
         ("streams: conversation list", admin_url(Conversation)),
         ("moderation log", admin_url(ModerationEvent)),
     ]
@@ -169,6 +170,7 @@ def pages(log=print):
             (f"chats: search word {corpus.SOME_WORD!r}", admin_url(ChatMessage, q=corpus.SOME_WORD)),
             ("chats: filter namespace", admin_url(ChatMessage, namespace__id__exact=chat.namespace_id)),
             ("chats: largest chat page", admin_url(Chat, "change", chat.pk)),
+            ("chats: largest chat's delete page", admin_url(Chat, "delete", chat.pk)),
             ("chats: chat list", admin_url(Chat)),
         ]
     return result

@@ -124,6 +124,9 @@ PAGE_QUERIES = {
     # the session, the user, the parent, its namespace, its latest 20 messages
     "streams: largest conversation page": 5,
     "chats: largest chat page": 5,
+    # the session, the user, the parent, one grouped count of its messages
+    "streams: largest conversation's delete page": 4,
+    "chats: largest chat's delete page": 4,
     # + Django's date drill-down on created_at: MIN/MAX, then the years
     "streams: conversation list": 7,
     "chats: chat list": 7,
