@@ -5,9 +5,10 @@ test Client against the configured database (DATABASE_URL). Run it with
 For each page: the median (and min, max) of --runs renders after one warm-up
 render, the number of SQL queries, and the slowest query, whose plan is shown
 (EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL, EXPLAIN QUERY PLAN on SQLite).
-The pages' parameters (the largest conversation and chat, a busy author, the
-newest month with data) are found in the data; search words come from
-bench.corpus, which `manage.py seed` writes.
+The pages' parameters (the largest conversation and chat, a busy author) are
+found in the data; search words come from bench.corpus, which `manage.py seed`
+writes; the date filter's choices are Django's (today, the past 7 days, this
+month, this year), so the data should end about now (seed's --end default).
 """
 
 import datetime
@@ -17,18 +18,21 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection
 from django.db.backends.signals import connection_created
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.test import Client
 from django.test.utils import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from bench import corpus
 from chats.models import Chat
 from chats.models import Message as ChatMessage
 from convoproject.moderation.admin import CappedCountPaginator
+from convoproject.moderation.models import ModerationEvent
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
 
@@ -75,7 +79,7 @@ class QueryLog:
 
 
 def admin_url(model, view="changelist", *args, **query):
-    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+    url = reverse(admin_urlname(model._meta, view), args=args)
     return url + ("?" + urlencode(query) if query else "")
 
 
@@ -101,6 +105,23 @@ def busiest_author(message_model, namespace_id):
     )
 
 
+def date_filter_choices():
+    """[(label, {sent_at__gte, sent_at__lt})]: the choices of Django's date
+    filter (DateFieldListFilter), from midnight today in the current time zone."""
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = today + datetime.timedelta(days=1)
+    month = today.replace(day=1)
+    next_month = (month + datetime.timedelta(days=32)).replace(day=1)
+    year = today.replace(month=1, day=1)
+    windows = [
+        ("today", today, tomorrow),
+        ("past 7 days", today - datetime.timedelta(days=7), tomorrow),
+        ("this month", month, next_month),
+        ("this year", year, year.replace(year=year.year + 1)),
+    ]
+    return [(label, {"sent_at__gte": str(since), "sent_at__lt": str(until)}) for label, since, until in windows]
+
+
 def pages(log=print):
     """[(label, url)] of the pages to time, with parameters found in the data."""
     found = largest_parent(StreamMessage)
@@ -109,18 +130,13 @@ def pages(log=print):
     conversation = Conversation.objects.get(pk=found[0])
     namespace_id = conversation.namespace_id
     author = busiest_author(StreamMessage, namespace_id)
-    newest = StreamMessage.objects.aggregate(newest=Max("sent_at"))["newest"]
-    month = (newest - datetime.timedelta(days=40)).date()  # a full month, most likely
-    day = month.replace(day=15)
-    week_ago = (newest - datetime.timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
-    year_start = newest.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     log(
         f"Streams: largest conversation {conversation.pk} ({found[1]:,} messages, namespace {namespace_id}); "
-        f"busiest author {author}; newest message {newest:%Y-%m-%d %H:%M}"
+        f"busiest author {author}"
     )
 
     m = StreamMessage
-    per_page = admin.site._registry[m].list_per_page
+    per_page = admin.site.get_model_admin(m).list_per_page
     last_page = max(1, -(-m.objects.order_by()[: CappedCountPaginator.CAP].count() // per_page))
     result = [
         ("streams: message list", admin_url(m)),
@@ -133,14 +149,7 @@ def pages(log=print):
         ("streams: search author id", admin_url(m, q=author)),
         ("streams: filter namespace", admin_url(m, namespace__id__exact=namespace_id)),
         ("streams: filter state=hidden", admin_url(m, state="hidden")),
-        ("streams: filter sent_at past 7 days", admin_url(m, sent_at__gte=str(week_ago))),
-        ("streams: filter sent_at this year", admin_url(m, sent_at__gte=str(year_start))),
-        ("streams: date drill-down year", admin_url(m, sent_at__year=month.year)),
-        ("streams: date drill-down month", admin_url(m, sent_at__year=month.year, sent_at__month=month.month)),
-        (
-            "streams: date drill-down day",
-            admin_url(m, sent_at__year=day.year, sent_at__month=day.month, sent_at__day=day.day),
-        ),
+        *((f"streams: date filter {label}", admin_url(m, **query)) for label, query in date_filter_choices()),
         ("streams: author in namespace", admin_url(m, author_id=author, namespace__id__exact=namespace_id)),
         (
             "streams: messages of largest conversation",
@@ -148,7 +157,9 @@ def pages(log=print):
         ),
         ("streams: list with facet counts (opt-in)", admin_url(m, _facets="True")),
         ("streams: largest conversation page", admin_url(Conversation, "change", conversation.pk)),
+        ("streams: largest conversation's delete page", admin_url(Conversation, "delete", conversation.pk)),
         ("streams: conversation list", admin_url(Conversation)),
+        ("moderation log", admin_url(ModerationEvent)),
     ]
     found = largest_parent(ChatMessage)
     if found is not None:
@@ -159,6 +170,8 @@ def pages(log=print):
             (f"chats: search word {corpus.SOME_WORD!r}", admin_url(ChatMessage, q=corpus.SOME_WORD)),
             ("chats: filter namespace", admin_url(ChatMessage, namespace__id__exact=chat.namespace_id)),
             ("chats: largest chat page", admin_url(Chat, "change", chat.pk)),
+            ("chats: largest chat's delete page", admin_url(Chat, "delete", chat.pk)),
+            ("chats: chat list", admin_url(Chat)),
         ]
     return result
 

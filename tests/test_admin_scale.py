@@ -1,25 +1,28 @@
 """The scale tooling of the bench app (`manage.py seed`, `manage.py
-admin_timings`) and the date drill-down of the message lists, which answers
-from index probes once a selection reaches the paginator's cap: the same
-links, with the same number of queries, as Django's own queries give."""
+admin_timings`); the number of queries of every page it times, which must not
+grow with the data; the message lists' date filter, which stands in for a
+date drill-down; and a search's page, found then sorted."""
 
+import html
 import re
 from io import StringIO
+from urllib.parse import parse_qsl
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.models import Count, F, Max, Min
+from django.db.models import Count, F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
-from bench import corpus
+from bench import admin_pages, corpus
 from chats.models import Chat
 from chats.models import Message as ChatMessage
-from convoproject.moderation.admin import CappedCountPaginator, SelectionPeriods
+from convoproject.moderation.admin import CappedCountPaginator
 from convoproject.tenants.models import Namespace
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
@@ -92,65 +95,83 @@ def test_admin_timings_prints_a_table(seeded):
     assert "slowest query" in text  # and its plan
 
 
-# ---------------------------------------------------------------- the date drill-down by probes
+# ---------------------------------------------------------------- the timed pages: a fixed number of queries
 
 
-def drill_down(response):
-    assert response.status_code == 200
-    return re.search(r'<nav class="toplinks">.*?</nav>', response.content.decode(), re.S).group(0)
+@pytest.fixture
+def seeded_until_now(db):
+    """The seeded data, its newest message this hour (as `manage.py seed` makes
+    it by default), so that the date filter's choices list some."""
+    return seed("--end", timezone.now().replace(minute=0, second=0, microsecond=0).isoformat())
 
 
-def rendered(browser, query):
-    path = reverse("admin:streams_message_changelist") + ("?" + urlencode(query) if query else "")
-    browser.get(path)  # warm-up
-    with CaptureQueriesContext(connection) as queries:
-        response = browser.get(path)
-    return drill_down(response), [q["sql"] for q in queries.captured_queries]
+@pytest.fixture
+def browser(db):
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", password=None))
+    return client
 
 
-QUERIES = [
-    {},
-    {"sent_at__year": 2025},
-    {"sent_at__year": 2025, "sent_at__month": 6},
-    {"sent_at__year": 2025, "sent_at__month": 6, "sent_at__day": 10},
-    {"namespace__id__exact": "bench-1"},  # its id, found in the test
-    {"q": corpus.COMMON_WORD},
-    {"q": corpus.ABSENT_WORD},
-    {"state": "hidden"},
-    {"sent_at__gte": "2026-01-01 00:00:00+00:00"},
-]
+# A message list: the session, the user, the namespaces of the namespace
+# filter, the capped count, and the page of rows (namespace, parent and hider
+# joined). The sent_at date filter runs no query of its own, and there is no
+# date drill-down (Django's would add a MIN/MAX and a DISTINCT over the
+# selection). The other pages that `admin_timings` times:
+PAGE_QUERIES = {
+    # + for each of the 3 filters, its counts in one query, after the
+    # namespaces again (Django builds the filters again for each)
+    "streams: list with facet counts (opt-in)": 11,
+    # the session, the user, the parent, its namespace, its latest 20 messages
+    "streams: largest conversation page": 5,
+    "chats: largest chat page": 5,
+    # the session, the user, the parent, one grouped count of its messages
+    "streams: largest conversation's delete page": 4,
+    "chats: largest chat's delete page": 4,
+    # + Django's date drill-down on created_at: MIN/MAX, then the years
+    "streams: conversation list": 7,
+    "chats: chat list": 7,
+    "moderation log": 7,
+}
+MESSAGE_LIST_QUERIES = 5
 
 
-@pytest.mark.parametrize("query", QUERIES, ids=lambda q: urlencode(q) or "all")
-def test_drill_down_by_probes_offers_what_django_offers(seeded, monkeypatch, query):
-    if "namespace__id__exact" in query:
-        query = {"namespace__id__exact": Namespace.objects.get(name=query["namespace__id__exact"]).pk}
-    browser = Client()
-    browser.force_login(get_user_model().objects.create_superuser("root", password=None))
-    by_django, django_queries = rendered(browser, query)
-    assert "<a href=" in by_django or query.get("q") == corpus.ABSENT_WORD or "sent_at__day" in query
-    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)  # every selection of 3 rows or more is "large"
-    by_probes, probe_queries = rendered(browser, query)
-    assert by_probes == by_django
-    assert len(probe_queries) == len(django_queries)
-    probed = any("UNION ALL" in sql for sql in probe_queries)
-    # PostgreSQL probes (but not for a day, which lists no periods, nor for an
-    # empty selection); SQLite has no LIMIT in a UNION and keeps Django's queries.
-    expected = (
-        connection.vendor == "postgresql" and "sent_at__day" not in query and query.get("q") != corpus.ABSENT_WORD
-    )
-    assert probed == expected
+def test_every_timed_page_runs_a_fixed_number_of_queries(
+    seeded_until_now, browser, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 50)  # most selections reach the cap, as at a million rows
+    page_list = admin_pages.pages(log=lambda *_: None)
+    assert {label for label, _ in page_list} >= set(PAGE_QUERIES)
+    for label, path in page_list:
+        assert browser.get(path).status_code == 200  # warm-up
+        with django_assert_num_queries(PAGE_QUERIES.get(label, MESSAGE_LIST_QUERIES), info=label):
+            response = browser.get(path)
+        assert response.status_code == 200, label
 
 
-def test_probes_list_each_period_with_a_row_once(seeded):
-    selection = StreamMessage.objects.all()
-    for kind in ("year", "month"):
-        periods = SelectionPeriods(selection, "sent_at", count=10**6, cap=10)
-        periods.aggregate(first=Min("sent_at"), last=Max("sent_at"))
-        assert list(periods.datetimes("sent_at", kind)) == list(selection.datetimes("sent_at", kind))
-    june = selection.filter(sent_at__year=2025, sent_at__month=6)
-    days = SelectionPeriods(june, "sent_at", count=10**6, cap=10, year="2025", month="6")
-    assert list(days.datetimes("sent_at", "day")) == list(june.datetimes("sent_at", "day"))
+def date_filter_links(response):
+    """[(label, query string)] of the "By sent at" filter, as the page links them."""
+    block = re.search(r'<details data-filter-title="sent at".*?</details>', response.content.decode(), re.S)
+    return [(label, html.unescape(href)) for href, label in re.findall(r'<a href="([^"]*)">([^<]*)</a>', block[0])]
+
+
+def test_the_date_filter_choices_list_the_messages_of_their_period(
+    seeded_until_now, browser, django_assert_num_queries
+):
+    changelist = reverse("admin:streams_message_changelist")
+    choices = date_filter_links(browser.get(changelist))
+    # The choices admin_timings times are the page's own.
+    timed = [(label.capitalize(), "?" + urlencode(query)) for label, query in admin_pages.date_filter_choices()]
+    assert choices == [("Any date", "?"), *timed]
+    for label, query_string in choices:
+        with django_assert_num_queries(MESSAGE_LIST_QUERIES):
+            response = browser.get(changelist + query_string)
+        assert response.status_code == 200
+        period = StreamMessage.objects.filter(**{k: v for k, v in parse_qsl(query_string[1:])})
+        assert [m.pk for m in response.context["cl"].result_list] == [
+            m.pk for m in period.order_by("-sent_at", "-pk")[:50]
+        ], label
+    # The seeded messages are spread evenly over 500 days up to this hour.
+    assert StreamMessage.objects.filter(**dict(parse_qsl(timed[1][1][1:]))).count() >= 3  # the past 7 days
 
 
 # ---------------------------------------------------------------- a search's page: found, then sorted

@@ -3,10 +3,12 @@
 the hide/unhide/delete actions and pages, each asking a reason and recorded
 once; the spam clean-up; a conversation's page; the read-only moderation
 log; API keys (shown once, never their digest, revoked with a reason);
-search, filters and date drill-down; and the query counts of the pages a
-moderator uses most, which must not grow with the number of messages."""
+search and filters; and the query counts of the pages a moderator uses most
+and of the delete confirmation pages, which must not grow with the number of
+messages or of conversations."""
 
 import datetime
+import html as html_escapes
 import re
 import uuid
 
@@ -16,6 +18,7 @@ from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from chats.models import Chat
 from chats.models import Message as ChatMessage
@@ -807,10 +810,15 @@ def test_bulk_delete_of_conversations_counts_and_records_one_event_each(world, a
     assert {e.action for e in events} == {"delete_conversation"}
 
 
-def test_deleting_a_conversation_that_does_not_exist(world, as_root):
-    response = as_root.get(reverse("admin:streams_conversation_delete", args=[uuid.UUID(int=1)]))
+@pytest.mark.parametrize("name", ["streams_conversation", "chats_chat", "streams_message"])
+@pytest.mark.parametrize("object_id", [uuid.UUID(int=1), "not-a-uuid"])
+def test_deleting_a_row_that_does_not_exist_answers_as_django_does(world, as_root, name, object_id):
+    response = as_root.post(reverse(f"admin:{name}_delete", args=[object_id]), {"confirm": "yes", "reason": "x"})
     assert response.status_code == 302
-    assert Conversation.objects.count() == 2
+    assert response["Location"] == reverse("admin:index")
+    assert [n for n in notices(response) if "doesn’t exist. Perhaps it was deleted?" in n]
+    assert (Conversation.objects.count(), Chat.objects.count(), Message.objects.count()) == (2, 1, 9)
+    assert not ModerationEvent.objects.filter(action__startswith="delete").exists()
 
 
 # ---------------------------------------------------------------- the moderation log
@@ -1068,28 +1076,39 @@ def test_filter_messages_by_namespace_and_state(world, as_mod):
     assert "?state=hidden" in page and "?state=visible" in page
 
 
-def test_filter_and_drill_down_by_date(world, as_mod):
+def date_filter_links(response):
+    """{label: url} of the choices of the "By sent at" filter, as the page links them."""
+    block = re.search(r'<details data-filter-title="sent at".*?</details>', html(response), re.S).group(0)
+    links = re.findall(r'<a href="([^"]*)">([^<]*)</a>', block)
+    return {label: reverse(MESSAGES) + html_escapes.unescape(href) for href, label in links}
+
+
+def test_filter_by_date(world, as_mod):
     old = add(world["conv"], 2, author="alice", start=datetime.datetime(2023, 7, 1, 9, tzinfo=UTC), step=MINUTE * 60)
     later = add(world["conv"], 1, author="alice", start=datetime.datetime(2023, 11, 2, 9, tzinfo=UTC))
+    now = add(world["conv"], 1, author="alice", start=timezone.now())
     recent = world["alice"] + world["spam"] + world["foreign_rows"]
 
     def filtered(**query):
         return listed(as_mod.get(url(MESSAGES, **query)))
 
-    assert filtered(sent_at__year=2023) == ids(old + later)
-    assert filtered(sent_at__year=2024) == ids(recent)
-    assert filtered(sent_at__year=2023, sent_at__month=7) == ids(old)
-    assert filtered(sent_at__year=2023, sent_at__month=7, sent_at__day=1) == ids(old)
-    assert filtered(sent_at__year=2023, sent_at__month=8) == []
-    # The drill-down offers the years, then the months of a year.
-    page = html(as_mod.get(reverse(MESSAGES)))
-    assert "?sent_at__year=2023" in page and "?sent_at__year=2024" in page
-    page = html(as_mod.get(url(MESSAGES, sent_at__year=2023)))
-    assert "sent_at__month=7" in page and "sent_at__month=11" in page
     # The sent_at list filter: a range of dates.
     assert filtered(sent_at__gte="2023-07-01 00:00:00+00:00", sent_at__lt="2023-07-02 00:00:00+00:00") == ids(old)
     assert filtered(sent_at__gte="2024-03-10 00:00:00+00:00", sent_at__lt="2024-03-11 00:00:00+00:00") == ids(recent)
-    assert "sent_at__gte=" in page
+    # Its choices, each a link that lists the messages of its period.
+    page = as_mod.get(reverse(MESSAGES))
+    choices = date_filter_links(page)
+    assert list(choices) == ["Any date", "Today", "Past 7 days", "This month", "This year"]
+    assert listed(as_mod.get(choices["Any date"])) == ids(old + later + now + recent)
+    for label in ("Today", "Past 7 days", "This month", "This year"):
+        assert listed(as_mod.get(choices[label])) == ids(now), label
+    # No date drill-down is offered (its queries pass over every message of
+    # the selection), but its links still filter.
+    assert 'class="toplinks"' not in html(page)
+    assert filtered(sent_at__year=2023) == ids(old + later)
+    assert filtered(sent_at__year=2023, sent_at__month=7) == ids(old)
+    assert filtered(sent_at__year=2023, sent_at__month=7, sent_at__day=1) == ids(old)
+    assert filtered(sent_at__year=2023, sent_at__month=8) == []
 
 
 # ---------------------------------------------------------------- query counts
@@ -1120,23 +1139,23 @@ def _sized_world(total):
 # Measured on SQLite and PostgreSQL, the same with 10 and with 200 messages,
 # after one warm-up request (Django caches content types per process):
 # the session, the user, the namespaces of the namespace filter, the capped
-# count, the page of rows (with namespace, conversation and hider joined), and
-# the date drill-down's MIN/MAX of sent_at and its list of dates. A drill-down
-# to a year skips the MIN/MAX. A moderator adds the user's and the group's
-# permissions.
+# count, and the page of rows (with namespace, conversation and hider joined).
+# The date filter runs none of its own. A moderator adds the user's and the
+# group's permissions.
 LIST_QUERIES = {
-    "plain": 7,
-    "text search": 7,
-    "id search": 7,
-    "namespace filter": 7,
-    "state filter": 7,
-    "author filter": 7,
-    "date filter": 7,
-    "year drill-down": 6,
+    "plain": 5,
+    "text search": 5,
+    "id search": 5,
+    "namespace filter": 5,
+    "state filter": 5,
+    "author filter": 5,
+    "date filter": 5,
+    "year lookup": 5,
 }
 MODERATOR_EXTRA_QUERIES = 2
 # The session, the user, the conversation, its namespace, its latest 20 messages.
 CONVERSATION_PAGE_QUERIES = 5
+# As a message list, plus Django's date drill-down on created_at (MIN/MAX, then the years).
 CONVERSATION_LIST_QUERIES = 7
 
 
@@ -1149,7 +1168,7 @@ def _list_queries(micro):
         "state filter": {"state": "hidden"},
         "author filter": {"author_id": "spammer", "namespace__id__exact": micro.pk},
         "date filter": {"sent_at__gte": "2024-03-10 00:00:00+00:00", "sent_at__lt": "2024-03-11 00:00:00+00:00"},
-        "year drill-down": {"sent_at__year": 2024},
+        "year lookup": {"sent_at__year": 2024},  # an old drill-down link
     }
 
 
@@ -1204,3 +1223,72 @@ def test_the_conversation_list_runs_a_fixed_number_of_queries(db, superuser, ass
     browser = logged_in(superuser)
     for query in ({}, {"q": "t1"}, {"q": "group"}, {"namespace__id__exact": micro.pk}):
         measured(browser, url(CONVERSATIONS, **query), assert_queries, CONVERSATION_LIST_QUERIES)
+
+
+# ---------------------------------------------------------------- query counts of the delete confirmation pages
+
+
+def _conversations_with_messages(micro, count):
+    """`count` conversations of micro; conversation "c{i}" has i % 4 messages."""
+    convs = Conversation.objects.bulk_create(
+        [Conversation(namespace=micro, group_id="g", topic=f"c{i}") for i in range(count)]
+    )
+    rows = [
+        Message(namespace=micro, conversation=conv, author_id="a", text="t", sent_at=BASE + j * MINUTE)
+        for i, conv in enumerate(convs)
+        for j in range(i % 4)
+    ]
+    Message.objects.bulk_create(rows)
+    return convs
+
+
+def _listed_counts(page):
+    """{topic: the number of messages listed with it} of a delete confirmation page."""
+    return {
+        topic: int(n.replace(",", ""))
+        for topic, n in (re.fullmatch(r"(.*) \(([\d,]+) messages\)", item).groups() for item in page.context["items"])
+    }
+
+
+# The session, the user, the conversation, and one grouped count of its messages.
+DELETE_PAGE_QUERIES = 4
+# The session, the user, the changelist's namespaces (for its filter) and its
+# capped count, the namespaces again (Django builds the filters again for the
+# action's queryset), the selected conversations, and one grouped count of the
+# messages of those the page counts (all up to 100, else the 20 it lists).
+DELETE_ACTION_QUERIES = 7
+
+
+def test_the_delete_page_of_a_conversation_runs_a_fixed_number_of_queries(db, superuser, django_assert_num_queries):
+    conv = _conversations_with_messages(ns("micro"), 4)[3]
+    path = reverse("admin:streams_conversation_delete", args=[conv.pk])
+    browser = logged_in(superuser)
+    browser.get(path)  # warm-up
+    with django_assert_num_queries(DELETE_PAGE_QUERIES):
+        page = browser.get(path)
+    assert page.status_code == 200
+    assert _listed_counts(page) == {"c3": 3}
+    assert "Delete 1 conversations and their 3 message(s)?" in html(page)
+
+
+@pytest.mark.parametrize("select_across", [False, True], ids=["selected", "select_across"])
+@pytest.mark.parametrize("count", [30, 150])
+def test_the_bulk_delete_page_runs_a_fixed_number_of_queries(
+    db, superuser, django_assert_num_queries, count, select_across
+):
+    convs = _conversations_with_messages(ns("micro"), count)
+    data = {"action": "delete_with_messages", "_selected_action": [c.pk for c in convs], "index": "0"}
+    if select_across:
+        data = {**data, "_selected_action": [convs[0].pk], "select_across": "1"}
+    browser = logged_in(superuser)
+    browser.get(reverse(CONVERSATIONS))  # warm-up
+    with django_assert_num_queries(DELETE_ACTION_QUERIES):
+        page = browser.post(reverse(CONVERSATIONS), data)
+    assert page.status_code == 200
+    listed_counts = _listed_counts(page)
+    assert len(listed_counts) == 20
+    assert listed_counts == {topic: int(topic[1:]) % 4 for topic in listed_counts}
+    total = Message.objects.count()
+    expected = f"and their {total:,} message(s)?" if count <= 100 else "and all their messages?"
+    assert f"Delete {count} conversations {expected} This cannot be undone." in html(page)
+    assert Conversation.objects.count() == count  # asked, not done
