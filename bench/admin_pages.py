@@ -126,7 +126,7 @@ def pages(log=print):
     """[(label, url)] of the pages to time, with parameters found in the data."""
     found = largest_parent(StreamMessage)
     if found is None:
-        raise RuntimeError("No Streams messages: seed first (python manage.py seed ...).")
+        raise RuntimeError("No Streams messages: seed first (python manage.py seed --settings=bench.settings ...).")
     conversation = Conversation.objects.get(pk=found[0])
     namespace_id = conversation.namespace_id
     author = busiest_author(StreamMessage, namespace_id)

@@ -20,6 +20,8 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from bench import admin_pages, corpus
+from bench.management.commands.admin_timings import Command as AdminTimingsCommand
+from bench.management.commands.seed import Command as SeedCommand
 from chats.models import Chat
 from chats.models import Message as ChatMessage
 from convoproject.moderation.admin import CappedCountPaginator
@@ -33,7 +35,7 @@ SEED += ["--hidden-fraction", "0.05", "--days", "500", "--end", "2026-03-15T12:0
 
 def seed(*extra):
     out = StringIO()
-    call_command("seed", *SEED, *extra, stdout=out, stderr=StringIO())
+    call_command(SeedCommand(), *SEED, *extra, stdout=out, stderr=StringIO())
     return out.getvalue()
 
 
@@ -89,7 +91,7 @@ def test_search_words_are_found_by_admin_search_only_where_put(seeded):
 
 def test_admin_timings_prints_a_table(seeded):
     out = StringIO()
-    call_command("admin_timings", "--runs", "1", stdout=out, stderr=StringIO())
+    call_command(AdminTimingsCommand(), "--runs", "1", stdout=out, stderr=StringIO())
     text = out.getvalue()
     assert "median ms" in text and "streams: message list" in text and "chats: largest chat page" in text
     assert "slowest query" in text  # and its plan

@@ -9,7 +9,7 @@ from bench import admin_pages
 class Command(BaseCommand):
     help = (
         "Time the moderation admin's pages (median of --runs, SQL query count, the slowest query and its plan) "
-        "against the configured database. Seed it first: python manage.py seed ..."
+        "against the configured database. Seed it first: python manage.py seed --settings=bench.settings ..."
     )
 
     def add_arguments(self, parser):

@@ -1,16 +1,16 @@
 """`manage.py bench`: every RPC over HTTP under gunicorn, beside its floor, and
 ListMessages as a conversation grows (docs/PERFORMANCE.md; `make bench`).
 
-    python manage.py bench --messages 1000000 --concurrency 8 --requests 2000
-    python manage.py bench --help
+    python manage.py bench --settings=bench.settings --messages 1000000 --concurrency 8 --requests 2000
+    python manage.py bench --settings=bench.settings --help
 
 1. Data. Seeds the database with `manage.py seed` (--namespaces,
    --conversations, --chats, --messages) unless it has that data already (it
    is then reused, whatever the arguments). Then the growth series' data
    (bench.growth): a conversation and a chat of each --growth size, and 100
    small conversations for RecentMessages; made once, reused afterwards.
-2. Starts gunicorn (production settings, --workers x --threads, the floors
-   mounted) on this database, and the load client in processes of its own.
+2. Starts gunicorn (production settings with bench.settings on top, so the
+   floors are mounted; --workers x --threads) on this database, and the load client in processes of its own.
 3. Each RPC: --warmup requests, then --requests at --concurrency; then the
    same for its floor (bench/floors.py). With --rounds, again, the order of
    RPC and floor swapped each round. Prints requests/s, p50 and p99 latency,

@@ -1,7 +1,7 @@
 """`manage.py seed`: realistic data in bulk, for measuring the moderation admin
 at scale (see docs/MODERATION_SCALE.md).
 
-    python manage.py seed --namespaces 5 --conversations 2000 --chats 1000 --messages 1000000
+    python manage.py seed --settings=bench.settings --namespaces 5 --conversations 2000 --chats 1000 --messages 1000000
 
 --messages is the total: (1 - --chat-share) of it goes to Streams messages,
 the rest to Chats messages. Within a table the messages are spread over the

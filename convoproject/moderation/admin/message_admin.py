@@ -248,8 +248,8 @@ class MessageModerationAdmin(ApiDataAdmin):
             data = form.cleaned_data
             event = services.clean_up_author(
                 self.model,
-                namespace,
-                author_id,
+                namespace=namespace,
+                author_id=author_id,
                 actor=request.user,
                 reason=data["reason"],
                 since=data.get("since"),
@@ -259,8 +259,9 @@ class MessageModerationAdmin(ApiDataAdmin):
             verb = "Deleted" if data.get("delete") else "Hid"
             self.message_user(request, f"{verb} {event.count} message(s) of {author_id}.", messages.SUCCESS)
             return HttpResponseRedirect(self.changelist_url(author_id=author_id, namespace__id__exact=namespace.pk))
-        total = services.author_messages(self.model, namespace, author_id).count()
-        visible = services.author_messages(self.model, namespace, author_id).filter(hidden=False).count()
+        messages_of_author = services.author_messages(self.model, namespace=namespace, author_id=author_id)
+        total = messages_of_author.count()
+        visible = messages_of_author.filter(hidden=False).count()
         return action_page(
             request,
             self,
