@@ -231,7 +231,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "convoproject.rpc.negotiation.AlwaysJSON",
     "EXCEPTION_HANDLER": "convoproject.rpc.errors.drf_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "convoproject.rpc.schema.RpcAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["convoproject.rpc.throttling.RateLimitThrottle"],
     "UNAUTHENTICATED_USER": None,
 }

@@ -76,6 +76,27 @@ def test_namespace_header_alone_is_401(client, db, rpc):
     assert_nothing_written()
 
 
+NO_CREDENTIALS = (
+    "No credentials: send 'Authorization: Bearer <API key>', or call from a logged-in browser session "
+    "with Django's CSRF token in X-CSRFToken"
+)
+
+
+def test_no_credentials_says_how_to_authenticate(anon, client, db):
+    """Not DRF's stock "Authentication credentials were not provided.": the two ways in."""
+    Namespace.objects.create(name="micro")
+    for response in [
+        anon.post("Streams/ListConversations", {"group_id": "g"}),
+        Rpc(client, namespace="micro").post("Chats/CreateChat", VALID),
+    ]:
+        assert_envelope(response, 401, "UNAUTHORIZED", NO_CREDENTIALS)
+        assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    # A wrong key keeps its own sentence.
+    response = post_with_authorization(client, "Bearer nope-nope-nope")
+    assert_envelope(response, 401, "UNAUTHORIZED", "Unknown or revoked API key")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
 @pytest.mark.parametrize("rpc", ALL_RPCS)
 def test_valid_key_works_for_every_rpc(api, rpc):
     """The counterpart of the 401 tests: the same requests with a key get past auth."""

@@ -16,8 +16,9 @@ the live service from that document.
    /api/schema/: every RPC, all its phases (examples, coverage, fuzzing,
    stateful via the document's links), seeded, 50 examples per RPC; no 5xx,
    no answer that the document does not describe (status, content type,
-   headers, body), no request the document calls valid refused as invalid,
-   405 for the other methods, 401 without credentials.
+   headers, body), no request the document calls valid refused as invalid
+   and none it calls invalid accepted, 405 for the other methods, 401
+   without credentials.
 """
 
 import json
@@ -29,6 +30,7 @@ from html.parser import HTMLParser
 from http import HTTPStatus
 
 import jsonschema
+import jsonschema_rs
 import pytest
 import yaml
 from drf_spectacular.validation import validate_schema
@@ -36,14 +38,15 @@ from drf_spectacular.validation import validate_schema
 import chats.views
 import streams.views
 from chats import services as chat_services
-from convoproject.rpc import fields, schema
+from convoproject.rpc import errors, fields
 from convoproject.rpc.errors import NotFound
-from convoproject.rpc.schema import is_required
+from convoproject.rpc.fields.base import NON_BLANK, WHITESPACE
 from convoproject.tenants.keys import create_api_key
 from streams import services as stream_services
 from tests import factories
 from tests.chromium import ARTIFACTS, launch_chromium
 from tests.rpc import ALL_RPCS
+from tests.test_request_schemas import as_json_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -125,9 +128,10 @@ def test_each_rpc_has_its_request_answer_and_errors(document, service, method, v
     request = component(document, body["content"]["application/json"]["schema"]["$ref"])
     serializer_fields = view.request_serializer().fields
     assert list(request["properties"]) == list(serializer_fields)
-    assert request["required"] == [name for name, field in serializer_fields.items() if is_required(field)]
+    assert request["required"] == [name for name, field in serializer_fields.items() if field.required_on_wire]
     for name, field in serializer_fields.items():
-        assert request["properties"][name].get("nullable", False) is not is_required(field)  # null is absent
+        # The field's own schema (tests/test_request_schemas.py: it accepts what clean() accepts).
+        assert request["properties"][name] == field.json_schema()
 
     # Headers.
     headers = {p["name"]: p for p in op["parameters"] if p["in"] == "header"}
@@ -150,6 +154,11 @@ def test_each_rpc_has_its_request_answer_and_errors(document, service, method, v
         error = responses[code]["content"]["application/json"]["schema"]
         assert error == {"$ref": f"#/components/schemas/Error{code}"}
         assert component(document, error["$ref"])["allOf"][0] == {"$ref": "#/components/schemas/ErrorEnvelope"}
+        examples = responses[code]["content"]["application/json"]["examples"]
+        assert examples, code
+        for error_id, example in examples.items():
+            assert (example["value"]["id"], example["value"]["code"]) == (error_id, int(code))
+            assert f"`{error_id}`" in responses[code]["description"]
 
 
 def test_the_error_envelope(document):
@@ -163,64 +172,121 @@ def test_the_error_envelope(document):
         assert specific["status"]["enum"] == [HTTPStatus(int(code)).phrase]
 
 
-def prop(document, name, field):
-    return document["components"]["schemas"][name]["properties"][field]
+STATUS_IDS = {
+    "401": ["UNAUTHORIZED"],
+    "409": ["IDEMPOTENCY_KEY_REUSED"],
+    "413": ["PAYLOAD_TOO_LARGE"],
+    "429": ["TOO_MANY_REQUESTS"],
+    "500": ["INTERNAL_SERVER_ERROR"],
+    "503": ["SERVICE_UNAVAILABLE"],
+}
+
+
+@pytest.mark.parametrize(("service", "method", "view"), OPERATIONS, ids=OPERATION_IDS)
+def test_each_error_status_has_its_own_examples(document, service, method, view):
+    """Not one example for all: each status shows the envelopes this RPC answers with it."""
+    responses = operation(document, service, method)["responses"]
+    examples = {
+        code: [example["value"] for example in response["content"]["application/json"]["examples"].values()]
+        for code, response in responses.items()
+        if code != "200"
+    }
+    first_required = next(field for _, field in view.request_fields() if field.required_on_wire)
+    assert [(e["id"], e["detail"]) for e in examples["400"]] == [first_required.missing]
+    assert examples["401"] == [errors.envelope_body(errors.NoCredentials())]
+    not_found = [error for error in view.call_errors if issubclass(error, NotFound)]
+    if not_found:
+        expected = {"id": "NOT_FOUND", "code": 404, "detail": not_found[0].detail, "status": "Not Found"}
+        assert examples["404"] == [expected]
+    forbidden = ["FORBIDDEN"] + (["NOT_A_MEMBER"] if f"{service}/{method}" == "Chats/CreateMessage" else [])
+    assert [e["id"] for e in examples["403"]] == forbidden
+    for code, ids in STATUS_IDS.items():
+        if code in examples:
+            assert [e["id"] for e in examples[code]] == ids
+    for code, envelopes in examples.items():
+        for envelope in envelopes:
+            assert (envelope["code"], envelope["status"]) == (int(code), HTTPStatus(int(code)).phrase)
+    assert "example" not in document["components"]["schemas"]["ErrorEnvelope"]
+
+
+def test_every_example_in_the_document_matches_its_schema(document):
+    components = as_json_schema(document["components"])
+    checked = []
+
+    def check(instance, schema, where):
+        validator = jsonschema_rs.Draft7Validator({"components": components, "allOf": [as_json_schema(schema)]})
+        assert validator.is_valid(instance), (where, instance)
+        checked.append(where)
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "example" in node and "type" in node:
+                check(node["example"], {k: v for k, v in node.items() if k != "example"}, where)
+            if "examples" in node and "schema" in node:
+                for name, example in node["examples"].items():
+                    check(example["value"], node["schema"], f"{where}/{name}")
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{where}/{index}")
+
+    walk(document, "#")
+    assert any("/400/" in where for where in checked) and any("sent_before" in where for where in checked)
+
+
+def properties(document, name):
+    return document["components"]["schemas"][name]["properties"]
 
 
 def test_request_fields_have_the_contract_types_and_limits(document):
-    text = {"type": "string", "minLength": 1, "pattern": schema.NON_BLANK}
-    assert prop(document, "StreamsCreateConversationRequest", "topic") | text == prop(
-        document, "StreamsCreateConversationRequest", "topic"
+    """Spot checks of CONTRACT 3 in the document; test_request_schemas.py
+    checks every field's schema against its clean()."""
+    text = {"type": "string", "minLength": 1, "pattern": NON_BLANK}
+    assert (
+        properties(document, "StreamsCreateConversationRequest")["topic"] | text | {"maxLength": 255}
+        == (properties(document, "StreamsCreateConversationRequest")["topic"])
     )
-    assert prop(document, "StreamsCreateConversationRequest", "topic")["maxLength"] == 255
-    assert prop(document, "StreamsCreateMessageRequest", "text")["maxLength"] == 10_000
-    assert prop(document, "ChatsCreateMessageRequest", "text")["maxLength"] == 10_000
-    for component_name, name in [
-        ("StreamsCreateMessageRequest", "author_id"),
-        ("ChatsCreateMessageRequest", "author_id"),
-    ]:
-        assert prop(document, component_name, name) | text | {"maxLength": 255} == prop(document, component_name, name)
-    # group_id: the plain string, or the protobuf wrapper {"value": ...}.
-    group_id = prop(document, "StreamsCreateConversationRequest", "group_id")
+    for name in ["StreamsCreateMessageRequest", "ChatsCreateMessageRequest"]:
+        assert properties(document, name)["text"]["maxLength"] == 10_000
+        assert (
+            properties(document, name)["author_id"] | text | {"maxLength": 255}
+            == properties(document, name)["author_id"]
+        )
+
+    # group_id: the plain string, or the protobuf wrapper {"value": ...} of the same string.
+    group_id = properties(document, "StreamsCreateConversationRequest")["group_id"]
     assert group_id["oneOf"][0] == {**text, "maxLength": 255}
-    assert group_id["oneOf"][1]["properties"]["value"] == {**text, "maxLength": 255}
-    assert prop(document, "StreamsReadConversationRequest", "group_id")["nullable"] is True
+    assert group_id["oneOf"][1]["properties"]["value"] == group_id["oneOf"][0]
+    assert group_id["oneOf"][1]["required"] == ["value"]
+    # Optional, it is also null or blank, plain or wrapped.
+    optional = properties(document, "StreamsReadConversationRequest")["group_id"]["oneOf"]
+    assert optional[0] | {"pattern": f"^[{WHITESPACE}]*$", "nullable": True} == optional[0]
+    assert optional[2]["properties"]["value"] == {"oneOf": optional[:2]}
 
-    # Server-made ids are UUID strings.
-    for component_name, name in [
-        ("StreamsReadConversationRequest", "id"),
-        ("StreamsUpdateConversationRequest", "id"),
-        ("StreamsDeleteConversationRequest", "id"),
-        ("StreamsCreateMessageRequest", "conversation_id"),
-        ("StreamsListMessagesRequest", "conversation_id"),
-        ("ChatsCreateMessageRequest", "chat_id"),
-        ("ChatsListMessagesRequest", "chat_id"),
-    ]:
-        assert prop(document, component_name, name)["type"] == "string"
-        assert prop(document, component_name, name)["format"] == "uuid"
-
-    # Limits: an integer from 1 to 1000 (or "10", or {"value": 10}), 25 by default.
-    for component_name, name in [
+    # Limits: an integer from 1 to 1000, or "10", or {"value": 10}, or blank; 25 by default.
+    for name, field in [
         ("StreamsListMessagesRequest", "limit"),
         ("StreamsRecentMessagesRequest", "limit_per_conversation"),
         ("ChatsListMessagesRequest", "limit"),
     ]:
-        limit = prop(document, component_name, name)
-        assert limit["oneOf"][0] == {"type": "integer", "minimum": 1, "maximum": 1000}
-        wrapped = {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True}
-        assert limit["oneOf"][2]["properties"]["value"] == wrapped
+        limit = properties(document, name)[field]
+        absent, number, string, wrapper = limit["oneOf"]
+        assert absent["nullable"] is True
+        assert number == {"type": "integer", "minimum": 1, "maximum": 1000}
+        assert string["pattern"] == "^0*(?:[1-9][0-9]{0,2}|1000)$"
+        assert wrapper["properties"]["value"] == {"oneOf": [absent, number, string]}
         assert limit["default"] == 25
-        assert limit["nullable"] is True
 
-    for component_name in ["StreamsListMessagesRequest", "ChatsListMessagesRequest"]:
-        sent_before = prop(document, component_name, "sent_before")
-        assert (sent_before["type"], sent_before["format"], sent_before["nullable"]) == ("string", "date-time", True)
+    for name in ["StreamsListMessagesRequest", "ChatsListMessagesRequest"]:
+        sent_before = properties(document, name)["sent_before"]["oneOf"][1]
+        assert (sent_before["type"], sent_before["format"]) == ("string", "date-time")
 
-    conversation_ids = prop(document, "StreamsRecentMessagesRequest", "conversation_ids")
+    conversation_ids = properties(document, "StreamsRecentMessagesRequest")["conversation_ids"]
     assert conversation_ids["type"] == "array"
     assert (conversation_ids["minItems"], conversation_ids["maxItems"]) == (1, fields.MAX_IDS)
-    assert conversation_ids["items"]["format"] == "uuid"
-    user_ids = prop(document, "ChatsCreateChatRequest", "user_ids")
+    assert conversation_ids["items"] | text == conversation_ids["items"]
+    user_ids = properties(document, "ChatsCreateChatRequest")["user_ids"]
     assert (user_ids["minItems"], user_ids["maxItems"], user_ids["uniqueItems"]) == (2, 100, True)
     assert user_ids["items"] == {**text, "maxLength": 255}
 
@@ -232,11 +298,11 @@ def test_request_fields_have_the_contract_types_and_limits(document):
 def test_non_blank_means_what_the_server_means():
     """A string the pattern accepts is one the server does not take for blank
     (str.strip(), Python's whitespace) and has no NUL; and the other way round."""
-    whitespace = re.compile(f"[{schema.WHITESPACE}]")
+    whitespace = re.compile(f"[{WHITESPACE}]")
     for code_point in range(0x110000):
         char = chr(code_point)
         assert bool(whitespace.fullmatch(char)) is char.isspace(), hex(code_point)
-    non_blank = re.compile(schema.NON_BLANK)
+    non_blank = re.compile(NON_BLANK)
     for text in ["a", " a ", "\u3000x", "😀", "\ufeff"]:
         assert non_blank.search(text) and not fields.is_blank(text), repr(text)
     for text in [" ", "\x1c\x1f", "\t\n\u2028", "a\x00"]:
@@ -429,10 +495,11 @@ SCHEMATHESIS_CHECKS = [
     "content_type_conformance",
     "response_headers_conformance",
     "response_schema_conformance",
-    # What the document calls a valid request is never refused as invalid (400).
-    # (Not negative_data_rejection: the service is lenient on purpose, e.g. a
-    # limit of "10" or {"value": 10}, null or blank optional fields, unknown fields.)
+    # What the document calls a valid request is never refused as invalid (400),
+    # and what it calls invalid is refused: the request schemas say exactly
+    # what the fields accept (tests/test_request_schemas.py).
     "positive_data_acceptance",
+    "negative_data_rejection",
     "unsupported_method",
     "allow_header_conformance",
     "ignored_auth",

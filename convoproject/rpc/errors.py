@@ -62,6 +62,15 @@ class Unauthorized(RpcError):
     id, code, detail = "UNAUTHORIZED", 401, "Missing, unknown or revoked credentials"
 
 
+class NoCredentials(Unauthorized):
+    """A call with neither an API key nor a logged-in session: says how to authenticate."""
+
+    detail = (
+        "No credentials: send 'Authorization: Bearer <API key>', or call from a logged-in browser session "
+        "with Django's CSRF token in X-CSRFToken"
+    )
+
+
 class Forbidden(RpcError):
     id, code = "FORBIDDEN", 403
 
@@ -109,15 +118,21 @@ class ServiceUnavailable(RpcError):
     id, code, detail = "SERVICE_UNAVAILABLE", 503, "The service cannot answer now"
 
 
+def envelope_body(error):
+    """The envelope of an RpcError as a dict: what `envelope` answers, and the
+    examples of the OpenAPI document (convoproject.rpc.schema)."""
+    return {
+        "id": error.id,
+        "code": error.code,
+        "detail": str(error.detail),
+        "status": HTTPStatus(error.code).phrase,
+    }
+
+
 def envelope(error):
     """The JSON response for an RpcError."""
     response = JsonResponse(
-        {
-            "id": error.id,
-            "code": error.code,
-            "detail": str(error.detail),
-            "status": HTTPStatus(error.code).phrase,
-        },
+        envelope_body(error),
         status=error.code,
         json_dumps_params={"separators": (",", ":")},
     )
@@ -131,7 +146,6 @@ def envelope(error):
 # DRF raises its own exceptions for authentication and permission failures;
 # each maps to the contract's error of the same meaning.
 _FROM_DRF = {
-    drf.NotAuthenticated: Unauthorized,
     drf.AuthenticationFailed: Unauthorized,
     drf.PermissionDenied: Forbidden,
     drf.MethodNotAllowed: MethodNotAllowed,
@@ -143,6 +157,8 @@ _FROM_DRF = {
 def as_rpc_error(exc):
     if isinstance(exc, RpcError):
         return exc
+    if isinstance(exc, drf.NotAuthenticated):
+        return NoCredentials()  # rather than DRF's stock sentence, which does not say how
     if isinstance(exc, drf.Throttled):
         return TooManyRequests(math.ceil(exc.wait or 1))
     for drf_class, rpc_class in _FROM_DRF.items():

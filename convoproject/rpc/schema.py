@@ -10,9 +10,9 @@ the Micro-Namespace header, the Idempotency-Key header on the create RPCs, the
 two ways to authenticate, and the error envelope for every status the RPC can
 answer (CONTRACT 2).
 
-The request fields' extension below maps each RpcField to the JSON the
-contract accepts (CONTRACT 3): types, lengths, ranges, formats, and the
-protobuf wrapper forms of group_id and limit.
+Each request field states its own schema, next to the `clean` that it
+describes (convoproject.rpc.fields); the error examples are the envelopes of
+the real error classes (convoproject.rpc.errors.envelope_body).
 """
 
 import inspect
@@ -25,23 +25,11 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
-from . import fields, idempotency
+from . import errors, fields, idempotency
 from .auth import NAMESPACE_HEADER
-from .views import RpcView
 
 RPC_PREFIX = "/protobuf/"
-MAX_LIMIT = 1000
-
-# CONTRACT 3: output timestamps are always UTC, `Z`, six fractional digits.
-TIMESTAMP_OUT_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
-# The characters Python's str.strip() removes (the server's "blank"), spelled
-# out: JSON Schema's \s (ECMA-262) is not the same set.
-WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# Not only whitespace (that counts as missing), and no NUL character (BAD_REQUEST).
-NON_BLANK = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"  # printable ASCII, not only spaces
-TIMESTAMP_EXAMPLE = "2021-01-22T15:01:13.123456Z"
-UUID_EXAMPLE = "0b7e6d34-3f2a-4c55-9d1e-8c2b1f7a9e10"
 
 
 def header_name(meta_key):
@@ -56,154 +44,21 @@ def only_rpc_paths(endpoints, **kwargs):
     return [endpoint for endpoint in endpoints if endpoint[0].startswith(RPC_PREFIX)]
 
 
-# ------------------------------------------------------------------ request fields
-
-
-def _string(max_length):
-    """A non-blank string (one that is empty or only whitespace counts as missing)."""
-    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NON_BLANK}
-
-
-def _wrapper(value_schema, what, *, required):
-    schema = {
-        "type": "object",
-        "title": f"{what} wrapper",
-        "description": 'The protobuf wrapper form, as in the m3o seeds: `{"value": ...}`; `{}` means absent.',
-    }
-    if required:
-        schema["properties"] = {"value": value_schema}
-        schema["required"] = ["value"]
-    else:
-        schema["properties"] = {"value": {**value_schema, "nullable": True}}
-    return schema
-
-
-def _limit_schema(field):
-    plain = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
-    return {
-        "oneOf": [
-            plain,
-            {
-                "type": "string",
-                "pattern": r"^(1000|[1-9][0-9]{0,2})$",
-                "description": 'The number as a string, e.g. "10"',
-            },
-            _wrapper(plain, "Int32Value", required=False),
-        ],
-        "default": field.default_limit,
-        "description": f"An integer from 1 to {MAX_LIMIT} (INVALID_LIMIT otherwise); {field.default_limit} if absent.",
-    }
-
-
-def _text_schema(field):
-    if isinstance(field, fields.ClientId):
-        what = "An opaque client-chosen id of 1 to 255 characters, stored and compared exactly."
-    else:
-        what = f"Stored exactly as sent; at most {field.max_length} characters (code points), TOO_LONG beyond."
-    if field.missing:
-        what += f" Empty or only whitespace counts as missing: {field.missing[0]}."
-    else:
-        what += " Empty or only whitespace counts as absent."
-    plain = _string(field.max_length)
-    if field.wrapped:
-        return {"oneOf": [plain, _wrapper(plain, "StringValue", required=is_required(field))], "description": what}
-    return {**plain, "description": what}
-
-
-def _row_id_schema(field):
-    return {
-        "type": "string",
-        "format": "uuid",
-        "example": UUID_EXAMPLE,
-        "description": (
-            f"A server-made id (lowercase canonical UUID); {field.missing[0]} if absent or blank. "
-            "A value that is not such a UUID is simply not found."
-        ),
-    }
-
-
-def _id_list_schema(field):
-    if isinstance(field, fields.RowIdList):
-        item = {"type": "string", "format": "uuid", "example": UUID_EXAMPLE}
-        what = (
-            "Conversation ids, each a non-blank string (BAD_REQUEST otherwise); duplicates are ignored and "
-            "unknown ids contribute nothing."
-        )
-    else:
-        item = _string(255)
-        what = (
-            "User ids of 1 to 255 characters; blank ones are dropped and duplicates merged. "
-            f"Fewer than {field.min_distinct} distinct ids is {field.missing[0]}."
-        )
-    schema = {
-        "type": "array",
-        "items": item,
-        "minItems": field.min_distinct,
-        "maxItems": fields.MAX_IDS,
-        "description": f"{what} At most {fields.MAX_IDS} distinct ids (TOO_MANY_IDS).",
-    }
-    if field.min_distinct > 1:
-        # "At least 2 distinct" in JSON Schema; duplicates are merged all the same.
-        schema["uniqueItems"] = True
-    return schema
-
-
-def _timestamp_schema(field):
-    return {
-        "type": "string",
-        "format": "date-time",
-        "example": TIMESTAMP_EXAMPLE,
-        "description": (
-            "An RFC 3339 timestamp with an offset (`Z` or ±hh:mm) and 0 to 9 fractional digits; "
-            "INVALID_TIMESTAMP otherwise. Sub-microsecond digits round up."
-        ),
-    }
-
-
-def request_field_schema(field):
-    """The JSON schema of one RpcField (CONTRACT 3)."""
-    if isinstance(field, fields.Limit):
-        schema = _limit_schema(field)
-    elif isinstance(field, fields.Text):
-        schema = _text_schema(field)
-    elif isinstance(field, fields.RowId):
-        schema = _row_id_schema(field)
-    elif isinstance(field, fields.IdList):
-        schema = _id_list_schema(field)
-    elif isinstance(field, fields.Timestamp):
-        schema = _timestamp_schema(field)
-    else:
-        raise TypeError(f"No OpenAPI schema for the request field {field!r}")
-    if not is_required(field):
-        schema["nullable"] = True  # CONTRACT 1: null means absent
-    return schema
-
-
-def is_required(field):
-    """A request field whose absence is an error (it names a MISSING_* error)."""
-    return bool(getattr(field, "missing", None))
+# ------------------------------------------------------------------ fields
 
 
 class RpcFieldExtension(OpenApiSerializerFieldExtension):
+    """A request field's schema is the field's own (convoproject.rpc.fields)."""
+
     target_class = fields.RpcField
     match_subclasses = True
 
     def map_serializer_field(self, auto_schema, direction):
-        return request_field_schema(self.target)
+        return self.target.json_schema()
 
 
-class TimestampOutExtension(OpenApiSerializerFieldExtension):
+class TimestampOutExtension(RpcFieldExtension):
     target_class = fields.TimestampOut
-    match_subclasses = True
-
-    def map_serializer_field(self, auto_schema, direction):
-        return {
-            "type": "string",
-            "format": "date-time",
-            "pattern": TIMESTAMP_OUT_PATTERN,
-            "example": TIMESTAMP_EXAMPLE,
-            "description": "RFC 3339, always UTC with `Z` and exactly six fractional digits.",
-        }
 
 
 # ------------------------------------------------------------------ authentication
@@ -265,47 +120,64 @@ class ErrorEnvelope(serializers.Serializer):
     status = serializers.CharField(help_text="The standard reason phrase of `code`, e.g. Bad Request.")
 
 
-ERROR_EXAMPLE = {"id": "MISSING_TOPIC", "code": 400, "detail": "Missing Topic", "status": "Bad Request"}
+# An example detail where the real one names something of the request.
+FORBIDDEN_EXAMPLE = errors.Forbidden("This API key belongs to another namespace than 'other'")
 
 
-def error_ids_of(request_serializer):
-    """The 400 error ids a request's fields can raise, in validation order."""
-    ids = ["BAD_REQUEST"]
-    for field in request_serializer().fields.values():
-        if is_required(field):
-            ids.append(field.missing[0])
-        if isinstance(field, fields.Text | fields.UserIdList):
-            ids.append("TOO_LONG")
-        if isinstance(field, fields.Limit):
-            ids.append("INVALID_LIMIT")
-        if isinstance(field, fields.Timestamp):
-            ids.append("INVALID_TIMESTAMP")
-        if isinstance(field, fields.IdList):
-            ids.append("TOO_MANY_IDS")
+def bad_request_ids(view):
+    """The 400 error ids of an RPC: a body that is not a JSON object, then its
+    fields' errors in validation order."""
+    ids = [errors.BadRequest.id]
+    for _, field in view.request_fields():
+        ids += field.error_ids()
     return list(dict.fromkeys(ids))
 
 
-def error_responses(view):
-    """{status: description} of every error the RPC can answer (CONTRACT 2, 6, 7):
-    the ones of every RPC, and the view's `call_errors`."""
-    ids = ", ".join(f"`{error_id}`" for error_id in error_ids_of(view.request_serializer))
-    bad_request = f"The body is not a JSON object, or a field is invalid: {ids}."
+def error_answers(view):
+    """{status: [(what, when, example error)]}: every error the RPC can answer
+    (CONTRACT 2, 6, 7), each with a real error of that status for its example
+    (for 400, the RPC's first missing field)."""
+    first_required = next(field for _, field in view.request_fields() if field.required_on_wire)
+    bad_request = "the body is not a JSON object, or a field is invalid"
     if view.idempotent:
-        bad_request += " Also `BAD_REQUEST` for an empty or malformed Idempotency-Key header."
-    responses = {
-        400: [bad_request],
-        401: ["`UNAUTHORIZED`: no credentials, or an unknown or revoked API key."],
-        403: ["`FORBIDDEN`: Micro-Namespace names a namespace the caller may not use."],
+        bad_request += "; also `BAD_REQUEST` for an empty or malformed Idempotency-Key header"
+    bad_request_what = ", ".join(map(code_span, bad_request_ids(view)))
+    answers = {
+        400: [(bad_request_what, bad_request, errors.MissingField(*first_required.missing))],
+        401: [(None, "no credentials, or an unknown or revoked API key", errors.NoCredentials())],
+        403: [(None, "Micro-Namespace names a namespace the caller may not use", FORBIDDEN_EXAMPLE)],
     }
-    for error in view.call_errors:
-        responses.setdefault(error.code, []).append(f"`{error.id}`: {error.detail}.")
+    for error_class in view.call_errors:
+        error = error_class()
+        answers.setdefault(error.code, []).append((None, error.detail, error))
     if view.idempotent:
-        responses[409] = ["`IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used before with another method or body."]
-    responses[413] = ["`PAYLOAD_TOO_LARGE`: the body is over 1 MiB (1,048,576 bytes)."]
-    responses[429] = ["`TOO_MANY_REQUESTS`: over the caller's rate limit; retry after Retry-After seconds."]
-    responses[500] = ["`INTERNAL_SERVER_ERROR`: never expected; logged on the server."]
-    responses[503] = ["`SERVICE_UNAVAILABLE`: the database does not answer; retry later."]
-    return {code: " ".join(texts) for code, texts in sorted(responses.items())}
+        reused = "the Idempotency-Key was used before with another method or body"
+        answers[409] = [(None, reused, errors.IdempotencyKeyReused())]
+    answers[413] = [(None, "the body is over 1 MiB (1,048,576 bytes)", errors.PayloadTooLarge())]
+    answers[429] = [(None, "over the caller's rate limit; retry after Retry-After seconds", errors.TooManyRequests(30))]
+    answers[500] = [(None, "never expected; logged on the server", errors.InternalError())]
+    answers[503] = [(None, "the database does not answer; retry later", errors.ServiceUnavailable())]
+    return dict(sorted(answers.items()))
+
+
+def code_span(text):
+    return f"`{text}`"
+
+
+def error_response(code, answers, schema):
+    """The OpenAPI response of one error status: its errors, their example envelopes."""
+    description = " ".join(f"{what or code_span(error.id)}: {when}." for what, when, error in answers)
+    examples = {error.id: {"value": errors.envelope_body(error)} for _, _, error in answers}
+    response = {"description": description, "content": {"application/json": {"schema": schema, "examples": examples}}}
+    if code in RESPONSE_HEADERS:
+        response["headers"] = RESPONSE_HEADERS[code]
+    return response
+
+
+RESPONSE_HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="api"'}},
+    429: {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait."}},
+}
 
 
 # ------------------------------------------------------------------ operations
@@ -352,30 +224,17 @@ def links_of(operation_id):
     }
 
 
-RESPONSE_HEADERS = {
-    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="api"'}},
-    429: {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait."}},
-}
-
-
 class RpcAutoSchema(AutoSchema):
-    """The schema of one RpcView; other views keep drf-spectacular's defaults."""
-
-    def _is_rpc(self):
-        return isinstance(self.view, RpcView)
+    """The schema of an RpcView (its `schema` attribute)."""
 
     def _service_and_method(self):
         service, method = self.path.removeprefix(RPC_PREFIX).split("/")
         return service, method
 
     def get_operation_id(self):
-        if not self._is_rpc():
-            return super().get_operation_id()
         return "_".join(self._service_and_method())
 
     def get_tags(self):
-        if not self._is_rpc():
-            return super().get_tags()
         return [self._service_and_method()[0]]
 
     def _docstring(self):
@@ -383,26 +242,18 @@ class RpcAutoSchema(AutoSchema):
         return inspect.cleandoc(type(self.view).__dict__.get("__doc__") or "")
 
     def get_summary(self):
-        if not self._is_rpc():
-            return super().get_summary()
         # The docstring's first paragraph.
         return " ".join(self._docstring().split("\n\n")[0].split()).rstrip(".") or self._service_and_method()[1]
 
     def get_description(self):
-        if not self._is_rpc():
-            return super().get_description()
         # The paragraphs after the summary.
         return self._docstring().partition("\n\n")[2]
 
     def map_parsers(self):
-        if not self._is_rpc():
-            return super().map_parsers()
         # RpcView parses the body itself, as JSON whatever the Content-Type (CONTRACT 1).
         return ["application/json"]
 
     def get_override_parameters(self):
-        if not self._is_rpc():
-            return super().get_override_parameters()
         parameters = [
             OpenApiParameter(
                 header_name(NAMESPACE_HEADER),
@@ -431,28 +282,19 @@ class RpcAutoSchema(AutoSchema):
         return parameters
 
     def get_request_serializer(self):
-        if not self._is_rpc():
-            return super().get_request_serializer()
         return self.view.request_serializer
 
     def get_response_serializers(self):
-        if not self._is_rpc():
-            return super().get_response_serializers()
         return {200: self.view.response_serializer}
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        if not self._is_rpc():
-            return responses
         responses["200"]["description"] = "The answer; every field is present, lists included."
         links = links_of(self.get_operation_id())
         if links:
             responses["200"]["links"] = links
-        for code, description in error_responses(self.view).items():
-            schema = self._error_component(code).ref
-            responses[str(code)] = {"description": description, "content": {"application/json": {"schema": schema}}}
-            if code in RESPONSE_HEADERS:
-                responses[str(code)]["headers"] = RESPONSE_HEADERS[code]
+        for code, answers in error_answers(self.view).items():
+            responses[str(code)] = error_response(code, answers, self._error_component(code).ref)
         return responses
 
     def _error_component(self, code):
@@ -481,13 +323,13 @@ class RpcAutoSchema(AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
-        if not self._is_rpc() or not isinstance(serializer, serializers.Serializer):
+        if not isinstance(serializer, serializers.Serializer):
             return schema
         rpc_fields = [field for field in serializer.fields.values() if isinstance(field, fields.RpcField)]
         if rpc_fields:
             # Every RpcField is optional to DRF (it checks presence itself); the
             # ones that name a MISSING_* error are required on the wire.
-            required = [field.field_name for field in rpc_fields if is_required(field)]
+            required = [field.field_name for field in rpc_fields if field.required_on_wire]
             if required:
                 schema["required"] = required
             else:
@@ -496,7 +338,6 @@ class RpcAutoSchema(AutoSchema):
             schema["additionalProperties"] = False
         if type(serializer) is ErrorEnvelope:
             schema["additionalProperties"] = False
-            schema["example"] = ERROR_EXAMPLE
         return schema
 
     def get_serializer_name(self, serializer, direction):

@@ -4,7 +4,7 @@ import datetime
 import re
 
 UTC = datetime.UTC
-_RFC3339 = re.compile(
+RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
 )
@@ -20,7 +20,7 @@ def format_timestamp(value):
 def parse_timestamp(text):
     """An aware UTC datetime, or ValueError. Sub-microsecond digits round up to
     the next microsecond, so that "strictly before" keeps its meaning."""
-    match = _RFC3339.fullmatch(text)
+    match = RFC3339.fullmatch(text)
     if not match:
         raise ValueError("not an RFC 3339 timestamp with an offset")
     year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = match.groups()

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from . import idempotency
 from .auth import resolve_namespace
 from .errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, envelope
+from .schema import RpcAutoSchema
 
 
 def parse_body(raw):
@@ -46,6 +47,7 @@ class RpcView(APIView):
     describes what `call` returns, `call_errors` the RpcErrors it may raise."""
 
     http_method_names = ["post"]
+    schema = RpcAutoSchema()
     request_serializer = None
     response_serializer = None
     call_errors = ()
