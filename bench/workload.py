@@ -103,7 +103,10 @@ class Workload:
         `deletes` conversations to delete."""
         namespaces = {ns.pk: ns for ns in Namespace.objects.filter(name__startswith=NAMESPACE_PREFIX)}
         if not namespaces:
-            raise LookupError("No seeded data (namespaces bench-N): run manage.py seed --settings=bench.settings, or bench without --no-seed.")
+            raise LookupError(
+                "No seeded data (namespaces bench-N): run manage.py seed --settings=bench.settings, "
+                "or bench without --no-seed."
+            )
         conversations = (
             StreamMessage.objects.filter(namespace__in=namespaces)
             .values_list("namespace_id", "conversation_id")
