@@ -1,24 +1,20 @@
 from rest_framework import serializers
 
-from convoproject.messaging.serializers import message_serializer
+from convoproject.messaging.serializers import author_id_field, message_serializer, text_field
 from convoproject.rpc import fields
 from convoproject.rpc.render import renderer
 
 from .models import Chat, Message
 
 MISSING_USER_IDS = ("MISSING_USER_IDs", "Two or more user IDs are required")
-MISSING_AUTHOR_ID = ("MISSING_AUTHOR_ID", "Missing Author ID")
 MISSING_CHAT_ID = ("MISSING_CHAT_ID", "Missing Chat ID")
-MISSING_TEXT = ("MISSING_TEXT", "Missing text")
-
-TEXT_MAX = 10_000
 
 
 class ChatSerializer(serializers.ModelSerializer):
     # Declared rather than derived from the JSONField, so that the OpenAPI
     # document knows its shape; renders the stored list as it is.
     user_ids = serializers.ListField(
-        child=serializers.CharField(max_length=255),
+        child=serializers.CharField(max_length=fields.CLIENT_ID_MAX),
         min_length=2,
         max_length=fields.MAX_IDS,
         read_only=True,
@@ -55,9 +51,9 @@ class CreateChatRequest(serializers.Serializer):
 
 
 class CreateMessageRequest(serializers.Serializer):
-    author_id = fields.ClientId(missing=MISSING_AUTHOR_ID)
+    author_id = author_id_field()
     chat_id = fields.RowId(missing=MISSING_CHAT_ID)
-    text = fields.Text(max_length=TEXT_MAX, missing=MISSING_TEXT)
+    text = text_field()
 
 
 class ListMessagesRequest(serializers.Serializer):

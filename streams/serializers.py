@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from convoproject.messaging.serializers import message_serializer
+from convoproject.messaging.serializers import author_id_field, message_serializer, text_field
 from convoproject.rpc import fields
 from convoproject.rpc.render import renderer
 
@@ -9,8 +9,6 @@ from .models import Conversation, Message
 MISSING_ID = ("MISSING_ID", "Missing ID")
 MISSING_GROUP_ID = ("MISSING_GROUP_ID", "Missing GroupID")
 MISSING_TOPIC = ("MISSING_TOPIC", "Missing Topic")
-MISSING_AUTHOR_ID = ("MISSING_AUTHOR_ID", "Missing Author ID")
-MISSING_TEXT = ("MISSING_TEXT", "Missing text")
 MISSING_CONVERSATION_ID = ("MISSING_CONVERSATION_ID", "Missing Conversation ID")
 MISSING_CONVERSATION_IDS = (
     "MISSING_CONVERSATION_IDS",
@@ -18,7 +16,6 @@ MISSING_CONVERSATION_IDS = (
 )
 
 TOPIC_MAX = 255
-TEXT_MAX = 10_000
 
 
 # ---------------------------------------------------------------- responses
@@ -87,9 +84,9 @@ class ListConversationsRequest(serializers.Serializer):
 
 
 class CreateMessageRequest(serializers.Serializer):
-    author_id = fields.ClientId(missing=MISSING_AUTHOR_ID)
+    author_id = author_id_field()
     conversation_id = fields.RowId(missing=MISSING_CONVERSATION_ID)
-    text = fields.Text(max_length=TEXT_MAX, missing=MISSING_TEXT)
+    text = text_field()
 
 
 class ListMessagesRequest(serializers.Serializer):

@@ -1,11 +1,27 @@
-"""The wire form of a message (CONTRACT 3), one DRF serializer per message
-model: {id, author_id, <parent>_id, text, sent_at}. The RPCs render with the
-plain function derived from it (convoproject.rpc.render), and the OpenAPI
-document shows it."""
+"""What the two services' messages share on the wire (CONTRACT 3): the
+request fields of a new message, and the answer's form, one DRF serializer
+per message model: {id, author_id, <parent>_id, text, sent_at}. The RPCs
+render with the plain function derived from it (convoproject.rpc.render),
+and the OpenAPI document shows it."""
 
 from rest_framework import serializers
 
+from convoproject.rpc import fields
 from convoproject.rpc.fields import TimestampOut
+
+TEXT_MAX = 10_000
+MISSING_AUTHOR_ID = ("MISSING_AUTHOR_ID", "Missing Author ID")
+MISSING_TEXT = ("MISSING_TEXT", "Missing text")
+
+
+def author_id_field():
+    """A CreateMessage's `author_id`."""
+    return fields.ClientId(missing=MISSING_AUTHOR_ID)
+
+
+def text_field():
+    """A CreateMessage's `text`: 1 to TEXT_MAX code points."""
+    return fields.Text(max_length=TEXT_MAX, missing=MISSING_TEXT)
 
 
 def message_serializer(message_model):

@@ -30,19 +30,21 @@ from .errors import BadRequest, IdempotencyKeyReused, InternalError
 
 HEADER = "Idempotency-Key"
 LIFETIME = timedelta(hours=24)
-_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+KEY_MAX_LENGTH = 255
+KEY_CHARACTERS = r"\x20-\x7e"  # printable ASCII, as a regular expression's character range
+_VALID_KEY = re.compile(rf"[{KEY_CHARACTERS}]{{1,{KEY_MAX_LENGTH}}}")
 
 
 def key_from(request):
     """The request's Idempotency-Key, None without the header; BAD_REQUEST if
-    it is not 1 to 255 printable ASCII characters."""
+    it is not 1 to KEY_MAX_LENGTH printable ASCII characters."""
     key = request.headers.get(HEADER)
     if key is None:
         return None
     if not key.strip():
         raise BadRequest(f"The {HEADER} header is empty")
-    if len(key) > 255:
-        raise BadRequest(f"The {HEADER} header is longer than 255 characters")
+    if len(key) > KEY_MAX_LENGTH:
+        raise BadRequest(f"The {HEADER} header is longer than {KEY_MAX_LENGTH} characters")
     if not _VALID_KEY.fullmatch(key):
         raise BadRequest(f"The {HEADER} header must be printable ASCII characters")
     return key

@@ -29,7 +29,8 @@ from . import errors, fields, idempotency
 from .auth import NAMESPACE_HEADER
 
 RPC_PREFIX = "/protobuf/"
-IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"  # printable ASCII, not only spaces
+# The header's characters as idempotency.key_from takes them, and not only spaces (blank).
+IDEMPOTENCY_KEY_PATTERN = rf"^[{idempotency.KEY_CHARACTERS}]*[\x21-\x7e][{idempotency.KEY_CHARACTERS}]*$"
 
 
 def header_name(meta_key):
@@ -270,12 +271,17 @@ class RpcAutoSchema(AutoSchema):
             parameters.append(
                 OpenApiParameter(
                     idempotency.HEADER,
-                    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
+                    {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": idempotency.KEY_MAX_LENGTH,
+                        "pattern": IDEMPOTENCY_KEY_PATTERN,
+                    },
                     OpenApiParameter.HEADER,
                     description=(
-                        "1 to 255 printable ASCII characters. For 24 hours, repeating a key of the namespace "
-                        "with the same body creates nothing and answers the original response again; the same "
-                        "key with another method or body is 409."
+                        f"1 to {idempotency.KEY_MAX_LENGTH} printable ASCII characters. For 24 hours, repeating "
+                        "a key of the namespace with the same body creates nothing and answers the original "
+                        "response again; the same key with another method or body is 409."
                     ),
                 )
             )
