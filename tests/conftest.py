@@ -1,7 +1,7 @@
 import pytest
 
 from convoproject.tenants.keys import create_api_key
-from tests.rpc import Rpc
+from tests.support.rpc import Rpc
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from convoproject.rpc.models import RateCounter
 from convoproject.tenants import keys
 from convoproject.tenants.keys import create_api_key, digest_of, find_active_key
 from convoproject.tenants.models import ApiKey, Namespace
-from tests.rpc import Rpc, assert_envelope
+from tests.support.rpc import Rpc, assert_envelope
 from tests.support.server import ROOT, Server, database_url
 from tests.test_concurrency import run_concurrently
 from tests.test_production import manage, production_env

@@ -17,7 +17,7 @@ from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import KEY_PREFIX, create_api_key, find_active_key, revoke_api_key
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation
-from tests.rpc import ALL_RPCS, Rpc, assert_envelope
+from tests.support.rpc import ALL_RPCS, Rpc, assert_envelope
 
 # A body each RPC would accept (or answer 404 to) once authenticated.
 VALID_BODIES = {

@@ -32,7 +32,7 @@ from playwright.sync_api import expect, sync_playwright
 from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key
 from streams.models import Message
-from tests.chromium import ARTIFACTS, launch_chromium
+from tests.support.chromium import ARTIFACTS, launch_chromium
 
 SCREENSHOT = ARTIFACTS / "moderation-changelist.png"
 

@@ -8,9 +8,9 @@ import pytest
 
 from chats import statements
 from chats.models import Chat, Message
-from tests.factories import newest_messages
-from tests.plans import assert_reads_unique_index
-from tests.rpc import assert_envelope
+from tests.support.factories import newest_messages
+from tests.support.plans import assert_reads_unique_index
+from tests.support.rpc import assert_envelope
 
 SECOND = datetime.timedelta(seconds=1)
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

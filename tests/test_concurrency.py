@@ -41,7 +41,7 @@ from convoproject.tenants.models import Namespace
 from streams import queries as stream_queries
 from streams import services as stream_services
 from streams.models import Message as StreamMessage
-from tests.factories import newest_messages
+from tests.support.factories import newest_messages
 
 PROCESSES = 4
 THREADS = 3

@@ -35,8 +35,8 @@ from playwright.sync_api import expect, sync_playwright
 from chats.models import Chat
 from chats.models import Message as ChatMessage
 from streams.models import Conversation, Message
-from tests import factories
-from tests.chromium import ARTIFACTS, launch_chromium
+from tests.support import factories
+from tests.support.chromium import ARTIFACTS, launch_chromium
 
 SCREENSHOT = ARTIFACTS / "demo.png"
 USERNAME = "dana"  # sorts before "friend": the chat's members are "dana, friend"

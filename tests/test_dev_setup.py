@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from convoproject.tenants.management.commands import dev_setup
-from tests.rpc import Rpc
+from tests.support.rpc import Rpc
 from tests.support.server import ROOT
 
 

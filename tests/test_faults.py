@@ -40,7 +40,7 @@ from django.test import Client
 
 from convoproject.settings import database_from_env
 from streams.models import Message
-from tests.rpc import Rpc, assert_envelope
+from tests.support.rpc import Rpc, assert_envelope
 from tests.support.server import ROOT, Server, free_port
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"

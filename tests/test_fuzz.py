@@ -33,7 +33,7 @@ from chats.models import Chat
 from chats.models import Message as ChatMessage
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
-from tests.rpc import ALL_RPCS, ENVELOPE_KEYS, Rpc
+from tests.support.rpc import ALL_RPCS, ENVELOPE_KEYS, Rpc
 from tests.test_protocol import send
 
 MAX_BODY = 1024 * 1024

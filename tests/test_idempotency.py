@@ -17,7 +17,7 @@ from convoproject.tenants.keys import create_api_key
 from streams import services as stream_services
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
-from tests.rpc import Rpc
+from tests.support.rpc import Rpc
 from tests.test_concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db

@@ -30,8 +30,8 @@ from convoproject.tenants.keys import create_api_key
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
-from tests.factories import BASE, MINUTE, add, chat, conversation, ns
-from tests.rpc import Rpc, assert_envelope
+from tests.support.factories import BASE, MINUTE, add, chat, conversation, ns
+from tests.support.rpc import Rpc, assert_envelope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

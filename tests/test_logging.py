@@ -7,7 +7,7 @@ tests/test_production.py."""
 
 import logging
 
-from tests.rpc import assert_envelope
+from tests.support.rpc import assert_envelope
 
 HOST_LOGGER = "django.security.DisallowedHost"
 

@@ -27,8 +27,8 @@ from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key, digest_of, find_active_key
 from convoproject.tenants.models import ApiKey
 from streams.models import Conversation, Message
-from tests.factories import BASE, MINUTE, add, chat, conversation, ns
-from tests.rpc import Rpc, assert_envelope
+from tests.support.factories import BASE, MINUTE, add, chat, conversation, ns
+from tests.support.rpc import Rpc, assert_envelope
 
 UTC = datetime.UTC
 

@@ -15,8 +15,8 @@ from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key, digest_of
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation, Message
-from tests.factories import BASE, MINUTE, add, chat, conversation, ns
-from tests.rpc import Rpc
+from tests.support.factories import BASE, MINUTE, add, chat, conversation, ns
+from tests.support.rpc import Rpc
 
 UTC = datetime.UTC
 

@@ -43,9 +43,9 @@ from convoproject.rpc.errors import NotFound
 from convoproject.rpc.fields.base import NON_BLANK, WHITESPACE
 from convoproject.tenants.keys import create_api_key
 from streams import services as stream_services
-from tests import factories
-from tests.chromium import ARTIFACTS, launch_chromium
-from tests.rpc import ALL_RPCS
+from tests.support import factories
+from tests.support.chromium import ARTIFACTS, launch_chromium
+from tests.support.rpc import ALL_RPCS
 from tests.test_request_schemas import as_json_schema
 
 pytestmark = pytest.mark.django_db

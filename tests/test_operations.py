@@ -9,7 +9,7 @@ from django.db import OperationalError
 from django.test import Client
 
 from streams import services
-from tests.rpc import Rpc, assert_envelope
+from tests.support.rpc import Rpc, assert_envelope
 
 REQUEST_LOG = "convoproject.requests"
 FIELDS = {"method", "path", "rpc", "namespace", "status", "duration_ms"}
@@ -91,7 +91,7 @@ def test_failed_rpc_and_other_pages_are_logged_too(anon, client, log):
 
 def test_a_browser_rpc_logs_its_namespace(client, admin_user, log):
     from convoproject.tenants.models import Namespace
-    from tests.rpc import Rpc
+    from tests.support.rpc import Rpc
 
     Namespace.objects.get_or_create(name="micro")
     client.force_login(admin_user)

@@ -10,7 +10,7 @@ from django.test.client import FakePayload
 
 from chats.models import Chat
 from streams.models import Conversation
-from tests.rpc import ALL_RPCS, Rpc, assert_envelope
+from tests.support.rpc import ALL_RPCS, Rpc, assert_envelope
 
 MAX_BODY = 1024 * 1024
 CREATE_CHAT = "/protobuf/Chats/CreateChat"

@@ -42,8 +42,8 @@ from playwright.sync_api import sync_playwright
 from chats.models import Chat
 from chats.models import Message as ChatMessage
 from streams.models import Conversation, Message
-from tests import factories, seeds
-from tests.chromium import launch_chromium
+from tests.support import factories, seeds
+from tests.support.chromium import launch_chromium
 
 SEED_SCRIPT = "https://web.m3o.com/assets/micro.js"
 OUTCOME_TIMEOUT_S = 10

@@ -18,7 +18,7 @@ from convoproject.sql import Statement
 from streams import queries, services
 from streams import statements as stream_statements
 from streams.models import Conversation, Message
-from tests.factories import BASE, MINUTE, add, chat, conversation, newest_messages, ns
+from tests.support.factories import BASE, MINUTE, add, chat, conversation, newest_messages, ns
 
 PAGE = ["id", "author_id", "conversation_id", "text", "sent_at"]
 

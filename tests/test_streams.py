@@ -14,9 +14,9 @@ from django.db import connection
 from convoproject.tenants.models import Namespace
 from streams import statements
 from streams.models import Conversation, Message
-from tests.factories import newest_messages
-from tests.plans import assert_reads_unique_index, explain
-from tests.rpc import assert_envelope
+from tests.support.factories import newest_messages
+from tests.support.plans import assert_reads_unique_index, explain
+from tests.support.rpc import assert_envelope
 
 UTC = datetime.UTC
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

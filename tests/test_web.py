@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests import factories
-from tests.rpc import assert_envelope
+from tests.support import factories
+from tests.support.rpc import assert_envelope
 
 PASSWORD = "web-test-password-42"
 URL = re.compile(r"https?://", re.IGNORECASE)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-SEEDS_DIR = Path(__file__).resolve().parent / "seeds"
+SEEDS_DIR = Path(__file__).resolve().parents[1] / "seeds"
 SEED_FILES = ("streams.txt", "chats.txt")
 
 HEADING = re.compile(r"^### (\S+) (\S+)[ \t]*$", re.MULTILINE)
