@@ -38,10 +38,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client
 
+from convoproject.rpc.models import IdempotentResponse
 from convoproject.settings import database_from_env
 from streams.models import Message
 from tests.support.rpc import Rpc, assert_envelope
 from tests.support.server import ROOT, Server, free_port
+
+ANSWERS = IdempotentResponse._meta.db_table  # where a claimed Idempotency-Key is written
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 SKIP_REASON = "runs in the PostgreSQL run of the suite (DATABASE_URL=postgres://...)"
@@ -517,9 +520,8 @@ def test_a_worker_killed_in_the_middle_of_a_write_leaves_nothing_half_written(se
             time.sleep(0.02)
         (backend,) = waiting[0]
         written = watcher.execute(
-            "SELECT l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-            "WHERE l.pid = %s AND c.relname = 'tenants_idempotentresponse'",
-            [backend],
+            "SELECT l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE l.pid = %s AND c.relname = %s",
+            [backend, ANSWERS],
         ).fetchall()
         assert ("RowExclusiveLock",) in written, "the transaction has written its Idempotency-Key row"
 
@@ -533,7 +535,7 @@ def test_a_worker_killed_in_the_middle_of_a_write_leaves_nothing_half_written(se
         while watcher.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend]).fetchone():
             assert time.monotonic() < deadline, "the killed worker's backend did not end"
             time.sleep(0.05)
-        assert watcher.execute("SELECT count(*) FROM tenants_idempotentresponse").fetchone()[0] == 0
+        assert watcher.execute(f"SELECT count(*) FROM {ANSWERS}").fetchone()[0] == 0
         messages = watcher.execute("SELECT count(*) FROM streams_message WHERE conversation_id = %s", [conversation_id])
         assert messages.fetchone()[0] == 0
 
