@@ -82,9 +82,9 @@ class Statement:
     prepares its value for the database, or None for a value passed as it is
     (an int, a str). `columns` names the result's columns, each with its model
     field (or None: as the driver gives it); rows come back as namedtuples of
-    those names (without `columns`, as the driver's tuples). `for_update` appends FOR UPDATE where the database has it
-    (SQLite has none: there a writer holds the whole database from BEGIN
-    IMMEDIATE on)."""
+    those names (without `columns`, as the driver's tuples). `for_update`
+    appends FOR UPDATE where the database has it (SQLite has none: there a
+    writer holds the whole database from BEGIN IMMEDIATE on)."""
 
     def __init__(
         self,
