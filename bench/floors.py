@@ -110,11 +110,13 @@ def list_conversations(namespace_id, body):
 
 
 def create_message(appender, render, namespace_id, parent_id, body, members_only=False):
-    with transaction.atomic():
-        parent = appender.lock_parent.one(namespace_id, parent_id)
-        if parent is None or (members_only and body["author_id"] not in parent.user_ids):
+    def check(parent):
+        if members_only and body["author_id"] not in parent.user_ids:
             raise NotFound  # NOT_A_MEMBER in the RPC; the bench never sends it
-        message = appender.append(parent, author_id=body["author_id"], text=body["text"])
+
+    message = appender.create(namespace_id, parent_id, author_id=body["author_id"], text=body["text"], check=check)
+    if message is None:
+        raise NotFound
     return {"message": render(message)}
 
 
