@@ -62,8 +62,8 @@ run: setup
 serve: $(RUNTIME)
 	DJANGO_PRODUCTION=1 DB_STATEMENT_TIMEOUT_MS=0 $(PY) manage.py migrate --noinput
 	DJANGO_PRODUCTION=1 $(PY) manage.py collectstatic --noinput
-	DJANGO_PRODUCTION=1 exec $(PY) -m gunicorn convoproject.wsgi:application \
-		--bind $(BIND) --workers $(WORKERS) --threads $(THREADS) --worker-class gthread \
+	DJANGO_PRODUCTION=1 exec $(PY) -m gunicorn convoproject.asgi:application \
+		--bind $(BIND) --workers $(WORKERS) --threads $(THREADS) --worker-class convoproject.asgi.Worker \
 		--timeout $(TIMEOUT) --graceful-timeout 20 --error-logfile - \
 		--no-control-socket  # gunicorn 27 would share one control socket path with every other gunicorn here
 
