@@ -1,6 +1,8 @@
 """gunicorn in a subprocess: the one way the tests and the bench boot the service.
 
-`Server` runs convoproject under gunicorn (gthread workers) on a free port of
+`Server` runs convoproject under gunicorn as `make serve` does (its uvicorn
+workers, convoproject.asgi.Worker: /events on Django's ASGI handler, the other
+paths on the WSGI app in `threads` threads per worker) on a free port of
 127.0.0.1 with the production settings (DJANGO_PRODUCTION=1, DEBUG off, a
 fresh SECRET_KEY, no rate limit) against a DATABASE_URL. A context manager:
 booted, every worker started and /healthz answering 200 on entry; stopped on
@@ -138,9 +140,10 @@ class Server:
     def command(self):
         keep_alive = ("--keep-alive", str(self.keep_alive)) if self.keep_alive is not None else ()
         return [
-            *(sys.executable, "-m", "gunicorn", "convoproject.wsgi:application"),
+            # `make serve`'s layout (tests/test_serving.py checks that the two agree).
+            *(sys.executable, "-m", "gunicorn", "convoproject.asgi:application"),
             *("--bind", f"{self.host}:{self.port}", "--workers", str(self.workers)),
-            *("--threads", str(self.threads), "--worker-class", "gthread"),
+            *("--threads", str(self.threads), "--worker-class", "convoproject.asgi.Worker"),
             *("--timeout", str(self.timeout), "--graceful-timeout", "20", *keep_alive, "--error-logfile", "-"),
             "--no-control-socket",  # not the one shared path ~/.gunicorn/gunicorn.ctl of every gunicorn
         ]
