@@ -145,7 +145,25 @@ def database_from_env():
         options.setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=2))
         if config["ENGINE"] == "django.db.backends.postgresql":
             add_postgresql_timeouts(options)
+            # TCP keepalives (libpq): a database host that froze or vanished
+            # without closing its connections is noticed by the kernel within
+            # about 25 s of silence (10 s idle, then 3 probes 5 s apart), and
+            # unacknowledged writes fail after 30 s, instead of a thread
+            # waiting on a dead socket for the kernel's ~2 hours (keepalive)
+            # or ~15 minutes (retransmissions). Ignored on a Unix socket. A
+            # value in DATABASE_URL's query wins.
+            for name, value in POSTGRESQL_KEEPALIVES.items():
+                options.setdefault(name, value)
     return config
+
+
+POSTGRESQL_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms
+}
 
 
 def add_postgresql_timeouts(options):

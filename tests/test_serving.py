@@ -157,3 +157,12 @@ def test_each_rpc_thread_keeps_one_database_connection():
         # At most one per thread (2 x 2), and the same ones later: kept, not reopened per request.
         assert 1 <= len(first) <= 4
         assert backends_after(40) == first
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="libpq's TCP keepalives")
+def test_postgresql_connections_have_tcp_keepalives():
+    connection.ensure_connection()
+    dsn = connection.connection.info.dsn
+    for setting in ("keepalives=1", "keepalives_idle=10", "keepalives_interval=5", "keepalives_count=3"):
+        assert setting in dsn.split(), dsn
+    assert "tcp_user_timeout=30000" in dsn.split(), dsn
