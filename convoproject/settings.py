@@ -145,15 +145,20 @@ def database_from_env():
         options.setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=2))
         if config["ENGINE"] == "django.db.backends.postgresql":
             add_postgresql_timeouts(options)
-            # TCP keepalives (libpq): a database host that froze or vanished
-            # without closing its connections is noticed by the kernel within
-            # about 25 s of silence (10 s idle, then 3 probes 5 s apart), and
-            # unacknowledged writes fail after 30 s, instead of a thread
-            # waiting on a dead socket for the kernel's ~2 hours (keepalive)
-            # or ~15 minutes (retransmissions). Ignored on a Unix socket. A
-            # value in DATABASE_URL's query wins.
-            for name, value in POSTGRESQL_KEEPALIVES.items():
-                options.setdefault(name, value)
+    return config
+
+
+def with_postgresql_keepalives(config):
+    """TCP keepalives (libpq) on PostgreSQL connections: a database host that
+    froze or vanished without closing its connections is noticed by the
+    kernel within about 25 s of silence (10 s idle, then 3 probes 5 s apart),
+    and unacknowledged writes fail after 30 s, instead of a request thread
+    waiting on a dead socket for the kernel's defaults (2 hours of keepalive,
+    or about 15 minutes of retransmissions). Ignored over a Unix socket; a
+    value in DATABASE_URL's query wins."""
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        for name, value in POSTGRESQL_KEEPALIVES.items():
+            config["OPTIONS"].setdefault(name, value)
     return config
 
 
@@ -192,7 +197,7 @@ def add_postgresql_timeouts(options):
         options["options"] = " ".join([existing, *added]).strip()
 
 
-DATABASES = {"default": database_from_env()}
+DATABASES = {"default": with_postgresql_keepalives(database_from_env())}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
