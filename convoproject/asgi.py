@@ -116,10 +116,11 @@ class Worker(UvicornWorker):
     CONFIG_KWARGS = {
         "loop": "uvloop",
         "http": "httptools",
-        # REMOTE_ADDR stays the peer's address, as under gthread (rate limits
-        # and django-axes count by it); HTTPS behind a balancer is Django's
-        # SECURE_PROXY_SSL_HEADER, as before.
-        "proxy_headers": False,
+        # uvicorn's default, kept: from the proxies of FORWARDED_ALLOW_IPS
+        # (gunicorn's setting, 127.0.0.1 by default) X-Forwarded-Proto sets
+        # the scheme, as gunicorn did, so a balancer there still needs no
+        # SECURE_PROXY_SSL_HEADER; X-Forwarded-For also sets REMOTE_ADDR.
+        "proxy_headers": True,
         "lifespan": "off",
     }
 
