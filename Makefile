@@ -63,7 +63,7 @@ run: setup
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py dev_setup --port $(PORT)
 	CONVO_DEV=1 DJANGO_DEBUG=1 exec $(PY) -m uvicorn convoproject.asgi:application \
-		--host 127.0.0.1 --port $(PORT) --reload --timeout-graceful-shutdown 2
+		--host 127.0.0.1 --port $(PORT) --reload --timeout-graceful-shutdown 2 --lifespan off
 
 # Migrations run without DB_STATEMENT_TIMEOUT_MS: an index build on a big table takes long.
 serve: $(RUNTIME)

@@ -20,13 +20,14 @@ connections, waits for the requests in progress, exits, all within gunicorn's
 `make run` serves `application` with uvicorn's own reloader instead.
 """
 
-import contextvars
+import asyncio
+import io
 import logging
 import os
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from a2wsgi.wsgi import WSGIMiddleware, WSGIResponder
+from a2wsgi.wsgi import Body, build_environ
 from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
@@ -34,30 +35,68 @@ from uvicorn_worker import UvicornWorker
 ASGI_PATHS = frozenset({"/events"})
 # The WSGI side's threads per process when not under Worker (which sets it from --threads).
 THREADS_VARIABLE = "CONVO_WSGI_THREADS"
-
-_pool_thread = threading.local()
-
-
-class _ThreadContextResponder(WSGIResponder):
-    """a2wsgi runs each request in a copy of its asyncio task's contextvars,
-    and Django keeps its database connections in contextvars
-    (asgiref.local.Local): every RPC would open a new connection and drop the
-    last one unclosed. Each pool thread runs its requests in a context of its
-    own instead, as a gthread worker's thread does, so its connection is kept
-    (CONN_MAX_AGE) and checked (CONN_HEALTH_CHECKS) between requests as today."""
-
-    def wsgi(self, environ, start_response):
-        context = getattr(_pool_thread, "context", None)
-        if context is None:
-            context = _pool_thread.context = contextvars.Context()
-        context.run(super().wsgi, environ, start_response)
+# A request body of a known length up to this is read on the event loop before
+# the thread starts; larger or chunked ones are read by the thread as it goes.
+# Django refuses more than 1 MiB (DATA_UPLOAD_MAX_MEMORY_SIZE) anyway.
+BUFFERED_BODY = 1024 * 1024 + 1
 
 
-class _WSGISide(WSGIMiddleware):
+class WSGISide:
+    """Django's WSGI handler in a pool of threads, under the ASGI server.
+
+    The threads run nothing but requests: Django's database connections are
+    thread-local there (its ConnectionHandler is thread-critical), so each
+    thread keeps one, reused and health-checked between requests under
+    CONN_MAX_AGE and CONN_HEALTH_CHECKS, as in a gthread worker.
+
+    Cheaper than a general adapter (a2wsgi's WSGIMiddleware, measured in
+    docs/PERFORMANCE.md): a request and a non-streaming response (every RPC)
+    cross between the event loop and a thread once each way; only a
+    streaming response (whitenoise's files) sends its chunks from the thread
+    one by one."""
+
+    def __init__(self, app, threads):
+        self.app = app
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await super().__call__(scope, receive, send)  # lifespan, websocket: a2wsgi's answers
-        await _ThreadContextResponder(self.app, self.executor, self.send_queue_size)(scope, receive, send)
+        loop = asyncio.get_running_loop()
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) <= BUFFERED_BODY:
+            chunks, more = [], True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            body = io.BytesIO(b"".join(chunks))
+        else:
+            body = Body(loop, receive)
+        environ = build_environ(scope, body)
+        for message in await loop.run_in_executor(self.executor, self.respond, environ, send, loop):
+            await send(message)
+
+    def respond(self, environ, send, loop):
+        """In a pool thread: the whole response's messages, or [] once a streaming one is sent."""
+        start = []
+
+        def start_response(status, headers, exc_info=None):
+            headers = [(name.lower().encode("latin1"), value.encode("latin1")) for name, value in headers]
+            start[:] = [{"type": "http.response.start", "status": int(status[:3]), "headers": headers}]
+
+        response = self.app(environ, start_response)
+        try:
+            if not getattr(response, "streaming", True):  # Django's HttpResponse
+                return [*start, {"type": "http.response.body", "body": b"".join(response)}]
+            for chunk in response:
+                for message in [*start, {"type": "http.response.body", "body": chunk, "more_body": True}]:
+                    asyncio.run_coroutine_threadsafe(send(message), loop).result()
+                start.clear()
+            return [*start, {"type": "http.response.body", "body": b""}]
+        finally:
+            if hasattr(response, "close"):
+                response.close()  # Django's request_finished: close_old_connections, as under gthread
 
 
 def build_application():
@@ -66,10 +105,11 @@ def build_application():
     from django.core.wsgi import get_wsgi_application
 
     asgi_side = get_asgi_application()
-    wsgi_side = _WSGISide(get_wsgi_application(), workers=int(os.environ.get(THREADS_VARIABLE) or 4))
+    wsgi_side = WSGISide(get_wsgi_application(), threads=int(os.environ.get(THREADS_VARIABLE) or 4))
 
     async def application(scope, receive, send):
-        if scope["type"] == "http" and scope["path"] in ASGI_PATHS:
+        # Not HTTP (lifespan, websocket): Django's ASGI handler refuses it, as it should.
+        if scope["type"] != "http" or scope["path"] in ASGI_PATHS:
             return await asgi_side(scope, receive, send)
         return await wsgi_side(scope, receive, send)
 
@@ -121,7 +161,10 @@ class Worker(UvicornWorker):
         # the scheme, as gunicorn did, so a balancer there still needs no
         # SECURE_PROXY_SSL_HEADER; X-Forwarded-For also sets REMOTE_ADDR.
         "proxy_headers": True,
-        "lifespan": "off",
+        "lifespan": "off",  # nothing to start or stop there: the streams end in shutdown() above
+        # No websockets: an upgrade request is a plain HTTP request, as under
+        # gthread (a 404), not a websocket scope that Django would refuse.
+        "ws": "none",
     }
 
     def __init__(self, *args, **kwargs):
