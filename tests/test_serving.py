@@ -88,8 +88,10 @@ def probe_env(tmp_path):
 
 def request(server, method, path, body=None, headers=None):
     conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    if body is not None and not isinstance(body, bytes):
+        body = json.dumps(body).encode()
     try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -120,6 +122,11 @@ def test_rpcs_healthz_and_a_stream_then_sigterm_ends_the_stream_and_the_server(t
         assert request(server, "GET", "/healthz") == (200, b'{"status": "ok"}')
         conversation = rpc(server, key, "CreateConversation", {"group_id": "g", "topic": "t"})["conversation"]
         assert rpc(server, key, "ListMessages", {"conversation_id": conversation["id"]}) == {"messages": []}
+        # A body longer than WSGISide reads ahead is read by the request's thread as it goes.
+        auth = {"Authorization": f"Bearer {key}"}
+        big = b'{"text": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+        status, answer = request(server, "POST", "/protobuf/Streams/CreateMessage", big, auth)
+        assert (status, json.loads(answer)["id"]) == (413, "PAYLOAD_TOO_LARGE"), answer
 
         stream = http.client.HTTPConnection(server.host, server.port, timeout=GRACEFUL_TIMEOUT)
         stream.request("GET", "/events")
