@@ -6,8 +6,8 @@ server, open stream included, well within gunicorn's --graceful-timeout.
 
 The stream here is a test-only async view (PROBE below, mounted at /events by
 a settings module of the test's own), which ends when the serving layer calls
-convoproject.live.hub.stop_streams: the probe wraps that function (or stands
-in for it where convoproject.live is not there)."""
+convoproject.live.hub.stop_streams: the probe wraps that function. A real
+/events stream is ended the same way."""
 
 import http.client
 import json
@@ -30,7 +30,7 @@ pytestmark = [
 GRACEFUL_TIMEOUT = 20  # make serve's --graceful-timeout
 
 PROBE = """
-import asyncio, sys, types
+import asyncio
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
@@ -38,12 +38,7 @@ from django.urls import path
 
 from convoproject.urls import urlpatterns as product_urlpatterns
 
-try:
-    from convoproject.live import hub
-except ModuleNotFoundError:  # before convoproject.live exists: a stand-in
-    live = sys.modules["convoproject.live"] = types.ModuleType("convoproject.live")
-    hub = sys.modules["convoproject.live.hub"] = live.hub = types.ModuleType("convoproject.live.hub")
-    hub.stop_streams = lambda: None
+from convoproject.live import hub
 
 OPEN = set()
 product_stop_streams = hub.stop_streams
@@ -142,6 +137,32 @@ def test_rpcs_healthz_and_a_stream_then_sigterm_ends_the_stream_and_the_server(t
         start = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         assert response.read() == b"event: bye\ndata: {}\n\n"  # no IncompleteRead: the response was finished
+        assert server.process.wait(timeout=GRACEFUL_TIMEOUT) == 0
+        elapsed = time.monotonic() - start
+        stream.close()
+        assert elapsed < 5, f"{elapsed:.1f} s to stop"
+        assert server.log_problems() == [], server.log_tail()
+
+
+def test_a_live_stream_gets_an_rpcs_message_and_sigterm_ends_it():
+    _, key = create_api_key("serving")
+    server = Server(database_url(connection.settings_dict), workers=1, threads=2)
+    with server:
+        conversation = rpc(server, key, "CreateConversation", {"group_id": "g", "topic": "t"})["conversation"]["id"]
+        stream = http.client.HTTPConnection(server.host, server.port, timeout=GRACEFUL_TIMEOUT)
+        stream.request("GET", f"/events?conversation_id={conversation}", headers={"Authorization": f"Bearer {key}"})
+        response = stream.getresponse()
+        assert response.status == 200, response.read()
+        assert response.readline().startswith(b"retry: ")
+        # The RPC (a pool thread) wakes the stream (the event loop) of its own process.
+        rpc(server, key, "CreateMessage", {"conversation_id": conversation, "author_id": "a", "text": "live"})
+        while (line := response.readline()) != b"event: message\n":
+            assert line, "the stream ended before the message"
+        assert b'"text":"live"' in response.readline().replace(b" ", b"")
+
+        start = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        response.read()  # to the end of the chunked body: no IncompleteRead
         assert server.process.wait(timeout=GRACEFUL_TIMEOUT) == 0
         elapsed = time.monotonic() - start
         stream.close()
