@@ -167,7 +167,7 @@ class Command(BaseCommand):
         self.stdout.write("\nResults: " + ", ".join(str(p) for p in written))
         problems = [p for run in results["runs"] for p in run["problems"]]
         if problems:
-            raise CommandError("Delivery failed:\n  " + "\n  ".join(problems))
+            raise CommandError("The run had problems:\n  " + "\n  ".join(problems))
 
     def setup_database(self):
         """Create the PostgreSQL database if missing (through the server's
@@ -589,8 +589,10 @@ def analyse(n, records, subscribers, subscribers_of):
         problems.append(f"{n} subscribers: {len(write_errors)} CreateMessage failed, the first: {write_errors[0][8]}")
     lateness = [r[3] - r[2] for r in records]
     rpc = [r[4] - r[3] for r in records if r[5] == 200]
+    span = max(r[4] for r in records) - min(r[2] for r in records) if records else 0.0
     return {
         "written": len(messages),
+        "written_per_second": round(len(records) / span, 1) if span else None,
         "write_errors": len(write_errors),
         "first_write_error": write_errors[0][8] if write_errors else "",
         "rpc_ms": live.percentiles(rpc),
@@ -652,6 +654,8 @@ def text(results):
         rows.append(
             [
                 f"{run['subscribers']:,}",
+                report.fmt(run["written_per_second"], ",.0f"),
+                report.fmt(run["rpc_ms"].get("p50"), ".1f"),
                 f"{run['delivered']:,}/{run['expected']:,}",
                 f"{run['lost']:,}",
                 f"{run['repeated']:,}",
@@ -666,10 +670,13 @@ def text(results):
                 report.fmt(run["client"]["subscriber_cpu_percent"], ".0f"),
             ]
         )
-    header = ["subs", "delivered", "lost", "rep.", "p50", "p99", "max", "sent p50", "sent p99", "resume"]
+    header = ["subs", "msg/s", "RPC p50", "delivered", "lost", "rep.", "p50", "p99", "max", "sent p50", "sent p99"]
+    header += ["resume"]
     header += ["CPU %", "CPU us/dlv", "idle CPU %", "MB/1k streams", "db conns", "client %"]
-    lines.append(report.table(rows, header, "lrrrrrrrrrrrrrrr"))
+    lines.append(report.table(rows, header, "lrrrrrrrrrrrrrrrrr"))
     lines.append(
+        "msg/s: CreateMessage sent per second (all answered: the writers fall behind --rate when the server is slow); "
+        "RPC p50: its latency, ms;\n"
         "CPU %: server (processes + PostgreSQL backends) while writing, of one core; CPU us/dlv: per delivery; idle "
         "CPU %: streams open, nothing sent;\nMB/1k streams: server RSS with the streams open minus idle, per 1,000 "
         "streams; db conns: most connections to the database seen while the streams were open; client %: the "
