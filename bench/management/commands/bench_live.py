@@ -60,7 +60,7 @@ from bench import live, report
 from convoproject.tenants.keys import new_key_for
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation
-from tests.support.server import Server, database_url
+from tests.support.server import TICKS, Server, cpu_of, database_url
 
 APPLICATION_NAME = "convo-bench-live"  # how the server's PostgreSQL connections are found (CPU, counts)
 NAMESPACE = "micro"
@@ -367,6 +367,7 @@ class Command(BaseCommand):
             wchild.close()
             t0 = time.monotonic() + 0.5
             cpu_before = server.cpu_sample()
+            split_before = cpu_split(server)
             spipe.send(("start", t0))
             wpipe.send(("start", t0))
             total = max(1, round(o["rate"] * o["seconds"]))
@@ -394,6 +395,7 @@ class Command(BaseCommand):
                 time.sleep(0.1)
             drained = time.monotonic()
             cpu_busy = Server.cpu_between(cpu_before, server.cpu_sample())
+            split = {k: round(v - split_before.get(k, 0.0), 2) for k, v in cpu_split(server).items()}
             busy_seconds = drained - t0
             self.say(
                 f"  written {len(ok):,}/{total:,}; delivered {received.value:,}/{expected:,} "
@@ -425,6 +427,7 @@ class Command(BaseCommand):
                 "cpu_percent_writing": round(100 * cpu_busy / busy_seconds, 1),
                 "cpu_us_per_message": round(1e6 * cpu_busy / len(ok)) if ok else None,
                 "cpu_us_per_delivery": round(1e6 * cpu_busy / result["delivered"]) if result["delivered"] else None,
+                "cpu_seconds_by_part": split,
                 "cpu_percent_idle_streams": round(100 * cpu_idle / o["idle"], 1),
                 "rss_idle_mb": round(idle["rss_mb"], 1),
                 "rss_open_mb": round(open_rss, 1),
@@ -479,6 +482,30 @@ class Command(BaseCommand):
         return {"total": sum(states.values()), "server": server, "states": dict(states)}
 
 
+def cpu_split(server):
+    """CPU seconds so far of the workers' main threads (the event loop: the
+    streams, the hub, Django's ASGI handler), of their other threads (the RPCs
+    and the hub's database threads), and of the PostgreSQL backends."""
+    split = {"worker event loops": 0.0, "worker other threads": 0.0, "database backends": 0.0}
+    for pid in server.worker_pids():
+        total, loop = cpu_of(pid), task_cpu(pid, pid)
+        if total >= 0 and loop >= 0:
+            split["worker event loops"] += loop
+            split["worker other threads"] += total - loop
+    for pid in server.database_pids():
+        if (seconds := cpu_of(pid)) >= 0:
+            split["database backends"] += seconds
+    return split
+
+
+def task_cpu(pid, tid):
+    try:
+        fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return -1.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 class Sampler:
     """Every 0.5 s, in a thread: the server's RSS and the database connections."""
 
@@ -523,7 +550,7 @@ def analyse(n, records, subscribers, subscribers_of):
     by_conversation = collections.defaultdict(list)
     for r in sorted(messages.values(), key=lambda r: r[7]):
         by_conversation[r[1]].append(r[6])
-    from_answer, from_sent, last_of = [], [], {}
+    from_answer, from_sent, first_last = [], [], {}
     lost = repeated = unexpected = out_of_order = delivered = 0
     resume = {"subscribers": 0, "ok": 0, "lost": 0, "repeated": 0, "out_of_order": 0, "reset": 0, "replayed": 0}
     problems, errors = [], []
@@ -574,13 +601,16 @@ def analyse(n, records, subscribers, subscribers_of):
                     f"events {sub['events']}, exact {exact}"
                 )
             continue
+        mine = set()
         for message_id, _, _, at in got:
             record = messages.get(message_id)
-            if record is None or message_id in last_of.get(sub["index"], ()):
+            if record is None or message_id in mine:
                 continue
-            last_of.setdefault(sub["index"], set()).add(message_id)
+            mine.add(message_id)
             from_answer.append(at - record[4])
             from_sent.append(at - record[3])
+            first, last = first_last.get(message_id, (at, at))
+            first_last[message_id] = (min(first, at), max(last, at))
     expected_total = sum(subscribers_of[r[1]] for r in messages.values())
     write_errors = [r for r in records if r[5] != 200]
     if lost:
@@ -605,6 +635,10 @@ def analyse(n, records, subscribers, subscribers_of):
         "out_of_order": out_of_order,
         "latency_from_answer_ms": live.percentiles(from_answer),
         "latency_from_sent_ms": live.percentiles(from_sent),
+        # Per message: its first receipt by any subscriber (the path to the server's streams), and the time
+        # from its first receipt to its last (handing it to every stream of its conversation).
+        "first_receipt_ms": live.percentiles([first - messages[m][4] for m, (first, _) in first_last.items()]),
+        "fan_out_ms": live.percentiles([last - first for first, last in first_last.values()]),
         "resume": resume,
         "events": dict(events),
         "comments": comments,
@@ -682,6 +716,16 @@ def text(results):
         "streams; db conns: most connections to the database seen while the streams were open; client %: the "
         "subscriber process's CPU."
     )
+    lines.append("Where the time goes (ms; CPU seconds while writing):")
+    for run in results["runs"]:
+        first, spread, rpc = run["first_receipt_ms"], run["fan_out_ms"], run["rpc_ms"]
+        split = ", ".join(f"{k} {v:.1f}" for k, v in run["server"]["cpu_seconds_by_part"].items())
+        lines.append(
+            f"  {run['subscribers']:,}: CreateMessage p50 {report.fmt(rpc.get('p50'), '.1f')} "
+            f"p99 {report.fmt(rpc.get('p99'), '.1f')}; a message's first receipt after its answer p50 "
+            f"{report.fmt(first.get('p50'), '.1f')} p99 {report.fmt(first.get('p99'), '.1f')}; first to last "
+            f"receipt p50 {report.fmt(spread.get('p50'), '.1f')} p99 {report.fmt(spread.get('p99'), '.1f')}; {split}"
+        )
     for run in results["runs"]:
         for problem in run["problems"] + run["log_problems"][:3]:
             lines.append(f"! {problem}")
