@@ -88,7 +88,13 @@ class Command(BaseCommand):
         load.add_argument("--conversations-per-subscriber", type=int, default=1)
         load.add_argument("--rate", type=float, default=50.0, help="Messages per second, over all conversations.")
         load.add_argument("--seconds", type=float, default=30.0, help="How long the writers write.")
-        load.add_argument("--writer-connections", type=int, default=8, help="Keep-alive connections of the writers.")
+        load.add_argument(
+            "--writer-connections",
+            type=int,
+            default=16,
+            help="Keep-alive connections of the writers (requests in flight at most), so that a slow answer does "
+            "not hold the next message back.",
+        )
         load.add_argument("--streams-per-key", type=int, default=50, help="Open streams per API key at most.")
         load.add_argument("--open-concurrency", type=int, default=50, help="Streams being opened at once.")
         load.add_argument(
