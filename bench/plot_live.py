@@ -34,7 +34,7 @@ def plot(found, out):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(10, 5.5), dpi=100)
-    notes = []
+    notes, lowest = [], 0.0
     colours = iter(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:grey"])
     for vendor, results in found.items():
         name, style = DATABASES[vendor]
@@ -44,6 +44,7 @@ def plot(found, out):
             if not latency.get("n"):
                 continue
             points = [p for p in POINTS if p in latency]
+            lowest = min(lowest, *(latency[p] for p in points))
             label = f"{name}: {run['subscribers']:,} subscribers ({run['lost']} lost)"
             axes.plot(
                 points, [latency[p] for p in points], linestyle=style, marker="o", color=next(colours), label=label
@@ -51,13 +52,15 @@ def plot(found, out):
         db = meta["database"]
         notes.append(
             f"{name} {db['version']}: {meta['rate']:g} messages/s for {meta['seconds']:g} s over "
-            f"{meta['conversations']} conversations, {meta['workers']} server processes; {meta['started']}"
+            f"{meta['conversations']} conversations, {meta['workers']} server processes; {meta['started']}, "
+            f"load average {meta['load_before'][0] if meta.get('load_before') else '?'} before"
             + (f" ({meta['label']})" if meta.get("label") else "")
         )
     axes.axhline(GOAL_MS, color="black", linewidth=0.8, linestyle=":", label=f"goal: p99 under {GOAL_MS} ms")
-    axes.set_yscale("log")
+    axes.set_yscale("symlog", linthresh=1.0)  # a receipt can come before the writer has its answer: below 0
+    axes.set_ylim(bottom=lowest)
     axes.set_xlabel("percentile of deliveries")
-    axes.set_ylabel("receipt - CreateMessage answered (ms, log scale)")
+    axes.set_ylabel("receipt - CreateMessage answered (ms, log scale above 1)")
     axes.grid(True, which="both", alpha=0.3)
     machine = next(iter(found.values()))["meta"]["machine"]
     axes.set_title(
