@@ -53,7 +53,7 @@ import django
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from bench import live, report
@@ -529,7 +529,10 @@ class Sampler:
         try:
             while not self.stopping.wait(0.5):
                 self.rss.append(self.command.rss_mb(self.server))
-                self.database.append(self.command.database_connections())
+                try:
+                    self.database.append(self.command.database_connections())
+                except DatabaseError:  # e.g. no connection slot left: that sample is missed
+                    connection.close()
         finally:
             connection.close()
 
