@@ -256,7 +256,7 @@ def test_a_tiny_bench_live_run_loses_nothing_and_its_counts_add_up(tmp_path):
     assert run["lost"] == 0 and run["repeated"] == 0 and run["out_of_order"] == 0 and run["unexpected"] == 0
     assert run["delivered"] == run["expected"]
     assert run["resume"] == {**run["resume"], "subscribers": 1, "ok": 1, "lost": 0, "repeated": 0}
-    assert run["latency_from_answer_ms"]["n"] == run["expected"] - 10  # the resumed one (on conversation 1) aside
+    assert run["latency_from_answer_ms"]["n"] == run["expected"] - 10  # but subscriber 0, resumed
     assert run["problems"] == []
     assert run["server"]["cpu_seconds_writing"] > 0 and run["server"]["rss_open_mb"] > 0
     if vendor == "postgresql":
