@@ -13,6 +13,8 @@
 #              conversation grows (docs/PERFORMANCE.md); seeds DATABASE_URL once (default bench.sqlite3)
 # (loadtest and bench are manage.py commands of the bench tooling: --settings=bench.settings)
 # make bench-plot - docs/performance-listmessages.png from the latest bench results of both databases
+# make bench-live - live updates: SUBSCRIBERS streams of /events, LIVE_RATE messages/s for LIVE_SECONDS,
+#              delivery latency and loss (docs/PERFORMANCE.md "Live updates"); LIVE_DATABASE_URL is made if missing
 
 PYTHON ?= python3
 VENV := .venv
@@ -40,7 +42,16 @@ BENCH_ARGS ?=
 BENCH_REQUESTS = $(if $(filter environment command line,$(origin REQUESTS)),$(REQUESTS),2000)
 BENCH_DATABASE_URL = $(or $(DATABASE_URL),sqlite:///$(CURDIR)/bench.sqlite3)
 
-.PHONY: setup run serve test lint format conformance loadtest bench bench-plot
+# make bench-live: runs (one per number of subscribers), conversations, messages/s, seconds, extra
+# `manage.py bench_live` arguments; a scratch PostgreSQL database of its own unless DATABASE_URL is set.
+SUBSCRIBERS ?= 100,1000
+LIVE_CONVERSATIONS ?= 20
+LIVE_RATE ?= 50
+LIVE_SECONDS ?= 30
+LIVE_ARGS ?=
+LIVE_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/convo_benchlive)
+
+.PHONY: setup run serve test lint format conformance loadtest bench bench-plot bench-live
 
 setup: $(DEV)
 
@@ -89,6 +100,11 @@ bench: setup
 
 bench-plot: setup
 	$(PY) -m bench.plot
+
+bench-live: setup
+	DATABASE_URL='$(LIVE_DATABASE_URL)' $(PY) manage.py bench_live $(BENCH) --setup-database \
+		--subscribers $(SUBSCRIBERS) --conversations $(LIVE_CONVERSATIONS) --rate $(LIVE_RATE) \
+		--seconds $(LIVE_SECONDS) --workers $(WORKERS) --threads $(THREADS) $(LIVE_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
