@@ -2,6 +2,7 @@
 views reach it through queries.py and services.py; the benchmark's floors
 (bench/floors.py) run the same objects."""
 
+from convoproject.live import publish
 from convoproject.messaging.ordering import Appender
 from convoproject.messaging.pages import Pages
 from convoproject.sql import Insert, Statement, columns_of, fields_of
@@ -21,5 +22,5 @@ chat_of_members = Statement(
 insert_chat = Insert(Chat)
 
 # A chat message's writer also needs the chat's users (NOT_A_MEMBER).
-messages = Appender(Message, Chat, lock_columns=("id", "namespace", "user_ids"))
+messages = Appender(Message, Chat, lock_columns=("id", "namespace", "user_ids"), announce=publish.message_created)
 pages = Pages(Message, Chat)

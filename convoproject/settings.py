@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "convoproject.rpc",
     "convoproject.tenants",
     "convoproject.moderation",
+    "convoproject.live",
     "streams",
     "chats",
 ]
@@ -177,6 +178,23 @@ def add_postgresql_timeouts(options):
 DATABASES = {"default": database_from_env()}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Live updates (GET /events, convoproject.live). Resume points are honoured
+# for LIVE_RETENTION_SECONDS (CONTRACT 9: at least 24 hours); the log keeps an
+# hour more, purged by `manage.py purge_live_events`.
+LIVE_RETENTION_SECONDS = env_int("LIVE_RETENTION_SECONDS", 24 * 3600)
+LIVE_KEEPALIVE_SECONDS = env_int("LIVE_KEEPALIVE_SECONDS", 10, minimum=1)
+LIVE_RETRY_MS = env_int("LIVE_RETRY_MS", 2000)
+# A stream ends after this long (90-100 % of it, spread); its client resumes.
+LIVE_MAX_STREAM_SECONDS = env_int("LIVE_MAX_STREAM_SECONDS", 3600, minimum=1)
+# Open streams per API key or user in one server process; more is 429.
+LIVE_MAX_STREAMS_PER_CALLER = env_int("LIVE_MAX_STREAMS_PER_CALLER", 500, minimum=1)
+# Database threads (and so connections) per process for the streams' reads.
+LIVE_DB_THREADS = env_int("LIVE_DB_THREADS", 4, minimum=1)
+# SQLite: how often other processes' commits are looked for.
+LIVE_POLL_SECONDS = env_int("LIVE_POLL_MS", 200, minimum=10) / 1000
+# PostgreSQL: the listener checks its connection after this long without a notification.
+LIVE_LISTENER_CHECK_SECONDS = env_int("LIVE_LISTENER_CHECK_SECONDS", 5, minimum=1)
 
 # django-axes first: it refuses a login once a username has failed
 # AXES_FAILURE_LIMIT times from one address, for AXES_COOLOFF_MINUTES; a

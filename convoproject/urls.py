@@ -4,6 +4,7 @@ from django.urls import include, path
 import chats.views
 import streams.views
 from convoproject.health import healthz
+from convoproject.live.views import events
 from convoproject.rpc.docs import DocsView, SchemaView
 from convoproject.rpc.views import UNKNOWN_RPC_ROUTE, rpc_routes
 
@@ -12,6 +13,7 @@ urlpatterns = [
     *rpc_routes("Chats", chats.views.RPCS),
     UNKNOWN_RPC_ROUTE,
     path("admin/", admin.site.urls),
+    path("events", events, name="events"),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", DocsView.as_view(), name="api-docs"),

@@ -7,11 +7,13 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from convoproject.live import publish
 from convoproject.tenants.models import Namespace
 
 from . import statements
 from .errors import ConversationNotFound
 from .models import Conversation, Message
+from .serializers import render_conversation
 
 
 def create_conversation(namespace: Namespace, *, group_id: str, topic: str) -> Conversation:
@@ -33,6 +35,12 @@ def update_conversation(namespace: Namespace, *, conversation_id: uuid.UUID | No
             raise ConversationNotFound()
         conversation.topic = topic
         conversation.save(update_fields=["topic"])
+        publish.publish(
+            namespace.pk,
+            conversation.id,
+            publish.Type.CONVERSATION_UPDATED,
+            {"conversation": render_conversation(conversation)},
+        )
     return conversation
 
 
@@ -44,6 +52,7 @@ def delete_conversation(namespace: Namespace, *, conversation_id: uuid.UUID | No
         # committed before (and deleted with the rest) or finds no conversation.
         conversation = _locked_conversation(namespace, conversation_id)
         if conversation is not None:
+            publish.parent_deleted(conversation)
             conversation.delete()
 
 

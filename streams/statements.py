@@ -2,6 +2,7 @@
 views reach it through queries.py and services.py; the benchmark's floors
 (bench/floors.py) run the same objects."""
 
+from convoproject.live import publish
 from convoproject.messaging.ordering import Appender
 from convoproject.messaging.pages import Pages
 from convoproject.sql import Insert, Statement, columns_of, fields_of
@@ -27,5 +28,5 @@ conversations_of_group = Statement(
     columns=CONVERSATION_COLUMNS,
 )
 
-messages = Appender(Message, Conversation)
+messages = Appender(Message, Conversation, announce=publish.message_created)
 pages = Pages(Message, Conversation)

@@ -17,6 +17,7 @@ ROOMS = {
     "convoproject.tenants": "tenants",
     "convoproject.messaging": "messaging",
     "convoproject.moderation": "moderation",
+    "convoproject.live": "live",
     "convoproject.web": "web",
     "convoproject": "project",
     "streams": "streams",
@@ -25,16 +26,17 @@ ROOMS = {
     "tests": "tests",
     "bench": "bench",
 }
-PRODUCT = {"protocol", "sql", "tenants", "messaging", "moderation", "web", "project", "streams", "chats"}
+PRODUCT = {"protocol", "sql", "tenants", "messaging", "moderation", "live", "web", "project", "streams", "chats"}
 # Which rooms each room may import (besides itself): the table of docs/ARCHITECTURE.md.
 ALLOWED = {
     "protocol": {"tenants", "sql"},
     "sql": set(),
     "tenants": {"moderation"},  # tenants' admin: revoking a key is a recorded moderation step
     "messaging": {"tenants", "sql", "protocol"},
-    "streams": {"messaging", "sql", "protocol", "tenants", "moderation"},
-    "chats": {"messaging", "sql", "protocol", "tenants", "moderation"},
-    "moderation": {"tenants"},
+    "streams": {"messaging", "sql", "protocol", "tenants", "moderation", "live"},
+    "chats": {"messaging", "sql", "protocol", "tenants", "moderation", "live"},
+    "moderation": {"tenants", "live"},
+    "live": {"protocol", "sql", "tenants"},
     "web": {"tenants"},
     "project": PRODUCT,
     "test support": PRODUCT,

@@ -24,12 +24,15 @@ ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 class Appender:
     """How messages of `message_model` are appended to their parents
     (`parent_model` rows): its three statements, run inside one transaction.
-    `lock_columns` are the parent's columns the writer needs (a chat's users)."""
+    `lock_columns` are the parent's columns the writer needs (a chat's users).
+    `announce(message)` runs in the transaction after each append, the lock
+    still held: it publishes the live event (convoproject.live.publish)."""
 
-    def __init__(self, message_model, parent_model, *, lock_columns=("id", "namespace")):
+    def __init__(self, message_model, parent_model, *, lock_columns=("id", "namespace"), announce=None):
         parent = message_model.PARENT
         messages, parents = message_model._meta.db_table, parent_model._meta.db_table
         self.message_model = message_model
+        self.announce = announce
         lock = columns_of(parent_model, *lock_columns)
         self.lock_parent = Statement(
             f"SELECT {', '.join(name for name, _ in lock)} FROM {parents} WHERE namespace_id = %s AND id = %s",
@@ -64,7 +67,7 @@ class Appender:
         """A new message (a model instance, as saved) in `parent`, a row with
         id and namespace_id whose lock the caller holds."""
         assert connection.in_atomic_block, "the parent's lock must be held until the message is committed"
-        return self.insert.save(
+        message = self.insert.save(
             id=uuid.uuid4(),
             namespace_id=parent.namespace_id,
             **{f"{self.message_model.PARENT}_id": parent.id},
@@ -76,6 +79,9 @@ class Appender:
             hidden_by_id=None,
             hidden_reason="",
         )
+        if self.announce is not None:
+            self.announce(message)
+        return message
 
     def create(self, namespace_id: int, parent_id: uuid.UUID | None, *, author_id: str, text: str, check=None):
         """Lock the parent, `check(parent row)` (may raise), append: one

@@ -21,6 +21,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone
 
+from convoproject.live import publish
 from convoproject.tenants.keys import revoke
 from convoproject.tenants.models import ApiKey, Namespace
 
@@ -79,7 +80,17 @@ def _selection(messages):
 def _change_messages(messages, *, actor, reason, action, target_type=None, target=None, details=None, **changes):
     reason = _reason(reason)
     with transaction.atomic():
+        # Their conversations or chats locked first: a message is appended
+        # either before (and changed with the rest) or after, and the live
+        # events of each are written in commit order (convoproject.live).
+        publish.lock_parents(messages)
         namespace, ids = _selection(messages)
+        if action == Action.UNHIDE:
+            publish.messages_restored(messages)
+        elif action in (Action.HIDE, Action.HIDE_AUTHOR):
+            publish.messages_removed(messages)
+        else:  # deleted: the visible ones disappear; the hidden ones were removed already
+            publish.messages_removed(messages.filter(hidden=False))
         if action in (Action.DELETE, Action.DELETE_AUTHOR):
             count = messages.order_by().delete()[0]
         else:
@@ -190,6 +201,7 @@ def delete_with_messages(
             return None
         pk, namespace, label = parent.pk, parent.namespace, str(parent)
         count = parent.messages.count()
+        publish.parent_deleted(parent)
         parent.delete()
         return record(
             actor=actor,

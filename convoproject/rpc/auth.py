@@ -58,9 +58,11 @@ class SessionAuthentication(authentication.SessionAuthentication):
         return super().enforce_csrf(request._request)
 
 
-def resolve_namespace(request):
-    """The Namespace a request acts in, or Forbidden."""
-    asked = request.META.get(NAMESPACE_HEADER, "").strip()
+def resolve_namespace(request, *, asked: str | None = None):
+    """The Namespace a request acts in, or Forbidden: the Micro-Namespace
+    header's, else `asked` (GET /events's namespace= parameter, for a
+    browser's EventSource, which cannot send headers)."""
+    asked = request.META.get(NAMESPACE_HEADER, "").strip() or (asked or "").strip()
     if isinstance(request.auth, ApiKey):
         namespace = request.auth.namespace
         if asked and asked != namespace.name:

@@ -1,0 +1,123 @@
+"""How a change becomes an event: written to the log in the change's own
+transaction, with the conversation's or chat's row locked (see models.py for
+why the lock), so that it is delivered exactly when the change is committed.
+
+On PostgreSQL the log's insert trigger wakes every app server (NOTIFY at
+commit). On SQLite, where there is no NOTIFY, a commit wakes this process's
+streams at once and other processes' streams find it within their polling
+interval (convoproject.live.hub)."""
+
+import json
+from collections.abc import Iterable
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from convoproject.sql import Statement, fields_of
+
+from . import channels, hub
+from .models import Event
+
+Type = Event.Type
+BATCH = 1000
+
+insert_event = Statement(
+    f"INSERT INTO {Event._meta.db_table} (namespace_id, stream_id, type, data, created_at) VALUES (%s, %s, %s, %s, %s)",
+    params=fields_of(Event, "namespace", "stream_id", "type", "data", "created_at"),
+)
+
+
+def as_data(value: dict) -> str:
+    """The one-line JSON of an event's `data:` (JSON escapes every line break)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _woken_on_commit():
+    if connection.vendor == "sqlite":
+        transaction.on_commit(hub.poke)
+
+
+def publish(namespace_id: int, stream_id, type: str, data: dict) -> None:
+    """One event of a conversation or chat whose row the caller has locked."""
+    assert connection.in_atomic_block, "an event is committed with its change"
+    insert_event.execute(namespace_id, stream_id, type, as_data(data), timezone.now())
+    _woken_on_commit()
+
+
+def publish_many(events: Iterable[Event]) -> int:
+    """Events (unsaved), in batches; their streams' rows locked by the caller."""
+    assert connection.in_atomic_block, "events are committed with their change"
+    count, batch = 0, []
+    for event in events:
+        batch.append(event)
+        if len(batch) == BATCH:
+            count += len(Event.objects.bulk_create(batch))
+            batch = []
+    if batch:
+        count += len(Event.objects.bulk_create(batch))
+    if count:
+        _woken_on_commit()
+    return count
+
+
+# ---------------------------------------------------------------- the changes
+
+
+def message_created(message: models.Model) -> None:
+    """A new message (convoproject.messaging.ordering.Appender: the parent is locked)."""
+    channel = channels.of(type(message))
+    publish(
+        message.namespace_id,
+        getattr(message, channel.parent_key),
+        Type.MESSAGE,
+        {"message": channel.render_message(message)},
+    )
+
+
+def lock_parents(messages: models.QuerySet) -> None:
+    """Lock the conversations or chats of a message queryset, in id order (no
+    deadlock between two such locks), before their messages are changed."""
+    channel = channels.of(messages.model)
+    parent_ids = messages.order_by().values(channel.parent_key)
+    list(channel.parent_model.objects.select_for_update().filter(pk__in=parent_ids).order_by("pk").values_list("pk"))
+
+
+def messages_removed(messages: models.QuerySet) -> int:
+    """`message_removed` for each message of the queryset (about to be hidden
+    or deleted); lock_parents() first."""
+    channel = channels.of(messages.model)
+    now = timezone.now()
+    rows = messages.order_by(channel.parent_key, "sent_at").values_list("pk", "namespace_id", channel.parent_key)
+    return publish_many(
+        Event(
+            namespace_id=namespace_id,
+            stream_id=parent_id,
+            type=Type.MESSAGE_REMOVED,
+            data=as_data({"id": str(pk), channel.parent_key: str(parent_id)}),
+            created_at=now,
+        )
+        for pk, namespace_id, parent_id in rows.iterator(chunk_size=BATCH)
+    )
+
+
+def messages_restored(messages: models.QuerySet) -> int:
+    """`message` again for each message of the queryset (being unhidden);
+    lock_parents() first."""
+    channel = channels.of(messages.model)
+    now = timezone.now()
+    return publish_many(
+        Event(
+            namespace_id=message.namespace_id,
+            stream_id=getattr(message, channel.parent_key),
+            type=Type.MESSAGE,
+            data=as_data({"message": channel.render_message(message)}),
+            created_at=now,
+        )
+        for message in messages.order_by(channel.parent_key, "sent_at").iterator(chunk_size=BATCH)
+    )
+
+
+def parent_deleted(parent: models.Model) -> None:
+    """`conversation_deleted` / `chat_deleted` of a locked conversation or chat about to be deleted."""
+    channel = channels.of(type(parent))
+    publish(parent.namespace_id, parent.pk, channel.deleted_type, {"id": str(parent.pk)})
