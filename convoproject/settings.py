@@ -195,6 +195,8 @@ LIVE_DB_THREADS = env_int("LIVE_DB_THREADS", 4, minimum=1)
 LIVE_POLL_SECONDS = env_int("LIVE_POLL_MS", 200, minimum=10) / 1000
 # PostgreSQL: the listener checks its connection after this long without a notification.
 LIVE_LISTENER_CHECK_SECONDS = env_int("LIVE_LISTENER_CHECK_SECONDS", 5, minimum=1)
+# How often each process running streams deletes expired events (retention.py).
+LIVE_PURGE_SECONDS = env_int("LIVE_PURGE_SECONDS", 600, minimum=1)
 
 # django-axes first: it refuses a login once a username has failed
 # AXES_FAILURE_LIMIT times from one address, for AXES_COOLOFF_MINUTES; a

@@ -23,6 +23,7 @@ from django.test import Client
 
 from chats.models import Chat
 from chats.models import Message as ChatMessage
+from convoproject.live.models import Event
 from convoproject.moderation import services as moderation
 from convoproject.moderation.models import ModerationEvent
 from convoproject.rpc.models import IdempotentResponse
@@ -35,7 +36,7 @@ from tests.support.rpc import Rpc, assert_envelope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DATA = [Namespace, ApiKey, Conversation, StreamMessage, Chat, ChatMessage, IdempotentResponse, ModerationEvent]
+DATA = [Namespace, ApiKey, Conversation, StreamMessage, Chat, ChatMessage, IdempotentResponse, ModerationEvent, Event]
 # A write as the ORM ("streams_message") or a statement (streams_message) names its table.
 WRITE = re.compile(r'(INSERT INTO|UPDATE|DELETE FROM) "?([^"\s(]+)"?')
 
@@ -102,7 +103,7 @@ def test_delete_conversation_interrupted_after_deleting_its_messages(api, error,
     body = {"id": parent["id"]}
     fail_at = 'DELETE FROM "streams_conversation"'
     written = interrupted(api, "Streams/DeleteConversation", body, fail_at, error, code, error_id)
-    assert written == ['DELETE FROM "STREAMS_MESSAGE"']
+    assert written == ['INSERT INTO "LIVE_EVENT"', 'DELETE FROM "STREAMS_MESSAGE"']  # the live event first
     api.ok("Streams/DeleteConversation", body)
     assert not Conversation.objects.exists() and not StreamMessage.objects.exists()
 
@@ -141,7 +142,10 @@ def test_a_create_interrupted_before_its_answer_is_stored(api, rpc, make_body, m
     answers = IdempotentResponse._meta.db_table
     fail_at = f'UPDATE "{answers}"'
     written = interrupted(api, rpc, body, fail_at, error, code, error_id, headers=headers)
-    assert written == [f'INSERT INTO "{answers.upper()}"', f'INSERT INTO "{model._meta.db_table.upper()}"']
+    expected = [f'INSERT INTO "{answers.upper()}"', f'INSERT INTO "{model._meta.db_table.upper()}"']
+    if model in (StreamMessage, ChatMessage):
+        expected.append('INSERT INTO "LIVE_EVENT"')  # a new message's live event
+    assert written == expected
     # Nothing was remembered: the client's retry with the same key does the work, once.
     first = api.ok(rpc, body, headers=headers)
     assert api.ok(rpc, body, headers=headers) == first
@@ -167,6 +171,7 @@ def filled():
 
 
 EVENT = 'INSERT INTO "moderation_moderationevent"'
+EVENTS = 'INSERT INTO "LIVE_EVENT"'  # the live events (message_removed, conversation_deleted), before the change
 
 
 def action(name, targets, writes, fail_at=EVENT, case=None, keywords=dict, **options):
@@ -181,25 +186,25 @@ def action(name, targets, writes, fail_at=EVENT, case=None, keywords=dict, **opt
 
 
 ACTIONS = [
-    action("hide_messages", lambda: [StreamMessage.objects.all()], ['UPDATE "STREAMS_MESSAGE"']),
-    action("delete_messages", lambda: [ChatMessage.objects.all()], ['DELETE FROM "CHATS_MESSAGE"']),
+    action("hide_messages", lambda: [StreamMessage.objects.all()], [EVENTS, 'UPDATE "STREAMS_MESSAGE"']),
+    action("delete_messages", lambda: [ChatMessage.objects.all()], [EVENTS, 'DELETE FROM "CHATS_MESSAGE"']),
     action(
         "clean_up_author",
         lambda: [StreamMessage],
-        ['DELETE FROM "STREAMS_MESSAGE"'],
+        [EVENTS, 'DELETE FROM "STREAMS_MESSAGE"'],
         keywords=lambda: {"namespace": ns(), "author_id": "spammer"},
         delete=True,
     ),
     action(
         "delete_with_messages",
         lambda: [Conversation.objects.get()],
-        ['DELETE FROM "STREAMS_MESSAGE"', 'DELETE FROM "STREAMS_CONVERSATION"'],
+        [EVENTS, 'DELETE FROM "STREAMS_MESSAGE"', 'DELETE FROM "STREAMS_CONVERSATION"'],
         case="conversation",
     ),
     action(
         "delete_with_messages",
         lambda: [Chat.objects.get()],
-        ['DELETE FROM "CHATS_MESSAGE"'],
+        [EVENTS, 'DELETE FROM "CHATS_MESSAGE"'],
         fail_at='DELETE FROM "chats_chat"',
         case="chat",
     ),

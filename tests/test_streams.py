@@ -1093,7 +1093,7 @@ def test_query_counts_conversations(api, assert_queries):
         api.conversation(group_id="g")
     with assert_queries(1):  # SELECT
         api.ok(READ_CONV, {"id": conv["id"], "group_id": "g"})
-    with assert_queries(2):  # SELECT ... FOR UPDATE, UPDATE
+    with assert_queries(3):  # SELECT ... FOR UPDATE, UPDATE, its live event
         api.ok(UPDATE_CONV, {"id": conv["id"], "topic": "new"})
     with assert_queries(1):  # SELECT
         assert len(api.ok(LIST_CONVS, {"group_id": "g"})["conversations"]) == 2
@@ -1103,9 +1103,9 @@ def test_query_counts_conversations(api, assert_queries):
 def test_query_counts_delete_conversation(api, assert_queries, messages):
     conv = api.conversation()
     orm_messages(conv["id"], messages)
-    # Lock the conversation, DELETE its messages, DELETE it: the number does
-    # not grow with the messages (no row-by-row cascade).
-    with assert_queries(3) as captured:
+    # Lock the conversation, its live event, DELETE its messages, DELETE it:
+    # the number does not grow with the messages (no row-by-row cascade).
+    with assert_queries(4) as captured:
         assert api.ok(DELETE_CONV, {"id": conv["id"]}) == {}
     deletes = [q["sql"] for q in captured.captured_queries if q["sql"].upper().startswith("DELETE")]
     assert len(deletes) == 2 and "streams_message" in deletes[0] and "streams_conversation" in deletes[1]
@@ -1117,7 +1117,7 @@ def test_query_counts_delete_conversation(api, assert_queries, messages):
 def test_query_counts_messages(api, assert_queries):
     conv = api.conversation()
     first = api.message(conv["id"])
-    with assert_queries(3):  # lock the conversation, newest sent_at, INSERT
+    with assert_queries(4):  # lock the conversation, newest sent_at, INSERT, its live event
         api.message(conv["id"])
     with assert_queries(1):  # the page (its messages prove the conversation exists)
         assert len(api.ok(LIST_MSGS, {"conversation_id": conv["id"]})["messages"]) == 2

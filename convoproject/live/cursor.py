@@ -8,8 +8,8 @@ conversation or chat are committed in id order (convoproject.live.models);
 one number for all of them would not be: on PostgreSQL an event of another
 conversation may commit after a higher id was read.
 
-Encoded compactly (a UUID and a varint per conversation or chat, about 27
-characters for one, 2.7 KB for the maximum of 100) and signed with the
+Encoded compactly (a UUID and a varint per conversation or chat, about 46
+characters for one, 2.8 KB for the maximum of 100) and signed with the
 SECRET_KEY, so that an id the server did not make is INVALID_EVENT_ID.
 """
 

@@ -16,6 +16,7 @@ import collections
 import contextlib
 import functools
 import logging
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,11 +25,13 @@ from django.conf import settings
 from django.db import DatabaseError, connection, connections
 
 from . import log as event_log
+from . import retention
 from .models import NOTIFY_CHANNEL
 
 logger = logging.getLogger("convoproject.live")
 
-_executor = ThreadPoolExecutor(max_workers=settings.LIVE_DB_THREADS, thread_name_prefix="live-db")
+_threads = settings.LIVE_DB_THREADS
+_executor = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="live-db")
 _hub = None
 
 
@@ -43,6 +46,21 @@ def _in_thread(function, *args):
 async def in_db_thread(function, *args):
     """Run sync database work on one of the hub's database threads."""
     return await asyncio.get_running_loop().run_in_executor(_executor, functools.partial(_in_thread, function, *args))
+
+
+def close_db_threads() -> None:
+    """Close the database connections of the hub's threads (e.g. before a
+    test database is dropped): one task per thread, held at a barrier so
+    that each thread runs one."""
+    threads = _threads
+    barrier = threading.Barrier(threads)
+
+    def close():
+        connection.close()
+        barrier.wait(timeout=10)
+
+    for future in [_executor.submit(close) for _ in range(threads)]:
+        future.result(timeout=15)
 
 
 class Topic:
@@ -91,7 +109,7 @@ class Hub:
         self.stopping = False
         self.listener_connected = asyncio.Event()
         listen = self._listen_postgresql if connection.vendor == "postgresql" else self._poll_log
-        self.tasks = [loop.create_task(self._drain()), loop.create_task(listen())]
+        self.tasks = [loop.create_task(self._drain()), loop.create_task(listen()), loop.create_task(self._purge())]
 
     # ------------------------------------------------------------ streams
 
@@ -216,7 +234,8 @@ class Hub:
                     while True:
                         async for notification in conn.notifies(timeout=check):
                             self._notified(notification.payload)
-                        await asyncio.wait_for(conn.execute("SELECT 1"), timeout=check)
+                        async with asyncio.timeout(check):  # not wait_for: see views._stream
+                            await conn.execute("SELECT 1")
             except asyncio.CancelledError:
                 raise
             except (OSError, psycopg.Error, TimeoutError) as error:
@@ -224,6 +243,17 @@ class Hub:
                 logger.warning("live: listener connection lost (%s); reconnecting in %.1f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
+
+    async def _purge(self):
+        """Every LIVE_PURGE_SECONDS, drop what is too old to resume from."""
+        while True:
+            await asyncio.sleep(settings.LIVE_PURGE_SECONDS)
+            try:
+                deleted = await in_db_thread(retention.purge_expired)
+                if deleted:
+                    logger.info("live: purged %d expired events", deleted)
+            except Exception:
+                logger.exception("live: purging expired events failed")
 
     def _notified(self, payload):
         try:

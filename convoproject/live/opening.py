@@ -38,7 +38,7 @@ def _caller(request: Request) -> tuple:
         raise Unauthorized(str(error.detail)) from None
     if isinstance(request.auth, ApiKey):
         return ("key", request.auth.pk)
-    if not user.is_authenticated:
+    if user is None or not user.is_authenticated:
         raise NoCredentials()
     return ("user", user.pk)
 

@@ -102,7 +102,11 @@ async def _stream(the_hub, subscription, opening: Opening, heads: dict):
                 return
             subscription.woken.clear()
             try:
-                await asyncio.wait_for(subscription.woken.wait(), timeout=min(keepalive, left))
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
+                # swallow a cancellation (the client went) that comes as the
+                # wait ends, and the stream would outlive its client.
+                async with asyncio.timeout(min(keepalive, left)):
+                    await subscription.woken.wait()
             except TimeoutError:
                 yield b": keepalive\n\n"
     finally:

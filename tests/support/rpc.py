@@ -77,3 +77,31 @@ def assert_envelope(response, code, error_id, detail=None):
     assert isinstance(body["detail"], str) and body["detail"], body
     if detail is not None:
         assert body["detail"] == detail, body
+
+
+class HttpRpc:
+    """The RPCs of a server process over HTTP (tests/support/server.py), one
+    keep-alive connection per client."""
+
+    def __init__(self, base_url, key):
+        import http.client
+        import urllib.parse
+
+        url = urllib.parse.urlsplit(base_url)
+        self.connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        self.key = key
+
+    def post(self, rpc, body):
+        self.connection.request(
+            "POST",
+            f"/protobuf/{rpc}",
+            body=json.dumps(body),
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
+        )
+        response = self.connection.getresponse()
+        return response.status, json.loads(response.read())
+
+    def ok(self, rpc, body):
+        status, answer = self.post(rpc, body)
+        assert status == 200, (rpc, status, answer)
+        return answer
