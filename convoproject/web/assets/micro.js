@@ -24,7 +24,8 @@
  * It reconnects and resumes by itself after a dropped connection, a restart or
  * a 5xx (with backoff), and after a 429 once Retry-After has passed; nothing is
  * missed or repeated across a reconnection. "reset" means the resume point was
- * too old: read the data shown again. live.lastEventId is the newest event's id;
+ * too old (or there was none yet when the connection was made again): read the
+ * data shown again. live.lastEventId is the newest event's id;
  * passing it as {..., last_event_id: id} to a new subscribe() resumes from there.
  */
 (function (global) {
@@ -120,7 +121,7 @@
       console.error("Micro.subscribe failed: " + error.id + ": " + error.detail, error);
     };
     var live = { lastEventId: ids.last_event_id || null, state: "", close: close };
-    var source = null, timer = null, probe = null, failures = 0;
+    var source = null, timer = null, probe = null, failures = 0, opened = false;
 
     function setState(state) {
       if (live.state === state) return;
@@ -156,6 +157,9 @@
       current.onopen = function () {
         failures = 0;
         setState("live");
+        // Connected again before any event gave a resume point: what changed meanwhile is unknown.
+        if (opened && !live.lastEventId) onEvent("reset", {});
+        opened = true;
       };
       current.onerror = function () {
         if (current !== source) return;
