@@ -50,10 +50,9 @@ class Stream:
         finally:
             self.chunks.put_nowait(None)
 
-    async def _frame(self, timeout):
+    async def _frame(self):
         while b"\n\n" not in self.buffer:
-            async with asyncio.timeout(timeout):
-                chunk = await self.chunks.get()
+            chunk = await self.chunks.get()
             if chunk is None:
                 self.chunks.put_nowait(None)
                 raise EOFError("the stream ended")
@@ -62,10 +61,15 @@ class Stream:
         return frame.decode()
 
     async def next(self, timeout=5.0) -> Event:
-        """The next event (comments and retry lines are recorded, not returned)."""
+        """The next event within `timeout` seconds (comments and retry lines
+        are recorded, not returned), or TimeoutError."""
+        async with asyncio.timeout(timeout):
+            return await self._next()
+
+    async def _next(self) -> Event:
         while True:
             fields = {}
-            for line in (await self._frame(timeout)).split("\n"):
+            for line in (await self._frame()).split("\n"):
                 if line.startswith(":"):
                     self.comments.append(line[1:].strip())
                     continue
@@ -83,15 +87,18 @@ class Stream:
         """The events that come within `seconds` (for "nothing more")."""
         got = []
         with contextlib.suppress(TimeoutError, EOFError):
-            while True:
-                got.append(await self.next(seconds))
+            async with asyncio.timeout(seconds):
+                while True:
+                    got.append(await self._next())
         return got
 
     async def ended(self, timeout=5.0) -> bool:
-        """True once the server ends the stream (events before it are skipped)."""
+        """True once the server ends the stream within `timeout` (events
+        before it are skipped); TimeoutError if it does not."""
         with contextlib.suppress(EOFError):
-            while True:
-                await self.next(timeout)
+            async with asyncio.timeout(timeout):
+                while True:
+                    await self._next()
         return True
 
     def json(self):
