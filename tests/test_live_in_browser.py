@@ -14,10 +14,14 @@ change made through one worker reaches a stream held by the other.
      reconnect by themselves, resume, and the message disappears;
    - deleting the conversation in one page closes it in the other.
    Screenshot of the second page: artifacts/live.png.
-2. Micro.subscribe's errors: a refused stream (no login, a namespace the
-   user is no member of, an unknown conversation) ends the subscription with
-   the contract's envelope in onError, read with fetch() since EventSource
-   hides it.
+2. Micro.subscribe's errors: a refused stream (a namespace the user is no
+   member of, no ids, an unknown conversation, a forged resume point, no
+   login) ends the subscription with the contract's envelope in onError,
+   read with fetch() since EventSource hides it; over the limit of open
+   streams (429), it waits Retry-After and connects once there is room.
+
+It needs the server that serves /events (ASGI): under Django's live_server
+or gunicorn's gthread workers (WSGI) a stream never starts.
 
 The ORM is used before and after the Playwright block; inside it, only
 through orm(), in a thread of its own (Django refuses the ORM in the
