@@ -18,7 +18,8 @@ change made through one worker reaches a stream held by the other.
    member of, no ids, an unknown conversation, a forged resume point, no
    login) ends the subscription with the contract's envelope in onError,
    read with fetch() since EventSource hides it; over the limit of open
-   streams (429), it waits Retry-After and connects once there is room.
+   streams (429), it waits Retry-After and connects once there is room; a
+   server restart before any event came gives a reset on reconnecting.
 
 It needs the server that serves /events (ASGI): under Django's live_server
 or gunicorn's gthread workers (WSGI) a stream never starts.
@@ -336,6 +337,16 @@ def test_a_refused_subscription_ends_with_the_envelope(tmp_path):
             expect(page.locator("#second")).to_have_text("live")
             assert page.evaluate("window.errors") == []
 
+            # The server restarts before any event came: the stream has no resume
+            # point, so once connected again it says reset (read everything again).
+            assert page.evaluate("window.events") == []
+            server.stop()
+            expect(page.locator("#second")).to_have_text("reconnecting")
+            server.start()
+            expect(page.locator("#second")).to_have_text("live", timeout=RESTART_MS)
+            assert page.evaluate("window.events") == [["second", "reset", {}]]
+            assert page.evaluate("window.errors") == []
+
             # Logged out (another browser context, no session): 401.
             other = new_page(browser)
             other.goto(f"{base}/accounts/login/")
@@ -347,11 +358,13 @@ def test_a_refused_subscription_ends_with_the_envelope(tmp_path):
             browser.close()
 
 
-# A subscription kept in window[name], its state shown in #name, its errors in window.errors.
+# A subscription kept in window[name], its state shown in #name, its events and errors in window.events and errors.
 KEEP = """([name, ids]) => {
   const box = document.body.appendChild(document.createElement("p"));
   box.id = name;
+  window.events = window.events || [];
   window.errors = window.errors || [];
   const show = (state) => { box.textContent = state; };
-  window[name] = Micro.subscribe("micro", ids, () => {}, (error) => window.errors.push(error), show);
+  const keep = (type, data) => window.events.push([name, type, data]);
+  window[name] = Micro.subscribe("micro", ids, keep, (error) => window.errors.push(error), show);
 }"""
