@@ -1,9 +1,12 @@
 # make run   - set up, migrate SQLite, print a dev API key and admin login, serve on 127.0.0.1:PORT (8000)
+#              with uvicorn, reloading on code changes (the RPCs and the /events streams)
 # make test  - the whole test suite (SQLite, or the database in DATABASE_URL)
 # make setup - only .venv and its packages, requirements.txt and requirements-dev.txt (idempotent)
 # make serve - production: migrate, collectstatic, gunicorn with DJANGO_PRODUCTION=1
 #              (SECRET_KEY required; BIND, WORKERS, THREADS, TIMEOUT from the environment);
-#              installs only requirements.txt, what production runs
+#              installs only requirements.txt, what production runs. One port for everything:
+#              uvicorn workers (convoproject.asgi.Worker) run the /events streams on their
+#              event loop and the RPCs in THREADS threads each (docs/ARCHITECTURE.md, "Serving")
 # make loadtest - the larger load test (README "Load test"): REQUESTS from CLIENTS threads
 #              against gunicorn (WORKERS x THREADS) on DATABASE_URL; use a scratch database
 # make bench - every RPC over HTTP under gunicorn beside its floor, and ListMessages as a
@@ -21,7 +24,7 @@ BENCH := --settings=bench.settings
 # make run: the development server's port on 127.0.0.1 (PORT=8001 make run).
 PORT ?= 8000
 
-# make serve: gunicorn settings, overridable from the environment.
+# make serve: gunicorn settings, overridable from the environment (THREADS: the RPC threads per worker).
 BIND ?= 127.0.0.1:8000
 WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 THREADS ?= 4
@@ -53,17 +56,21 @@ $(DEV): $(RUNTIME) requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(DEV)
 
+# uvicorn, not runserver: runserver's WSGI handler would buffer an async view's endless
+# /events stream and never send it. --reload is uvicorn's reloader; it waits up to 2 s for
+# open streams before restarting, then cuts them (EventSource reconnects and resumes).
 run: setup
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py dev_setup --port $(PORT)
-	CONVO_DEV=1 DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	CONVO_DEV=1 DJANGO_DEBUG=1 exec $(PY) -m uvicorn convoproject.asgi:application \
+		--host 127.0.0.1 --port $(PORT) --reload --timeout-graceful-shutdown 2 --lifespan off
 
 # Migrations run without DB_STATEMENT_TIMEOUT_MS: an index build on a big table takes long.
 serve: $(RUNTIME)
 	DJANGO_PRODUCTION=1 DB_STATEMENT_TIMEOUT_MS=0 $(PY) manage.py migrate --noinput
 	DJANGO_PRODUCTION=1 $(PY) manage.py collectstatic --noinput
-	DJANGO_PRODUCTION=1 exec $(PY) -m gunicorn convoproject.wsgi:application \
-		--bind $(BIND) --workers $(WORKERS) --threads $(THREADS) --worker-class gthread \
+	DJANGO_PRODUCTION=1 exec $(PY) -m gunicorn convoproject.asgi:application \
+		--bind $(BIND) --workers $(WORKERS) --threads $(THREADS) --worker-class convoproject.asgi.Worker \
 		--timeout $(TIMEOUT) --graceful-timeout 20 --error-logfile - \
 		--no-control-socket  # gunicorn 27 would share one control socket path with every other gunicorn here
 

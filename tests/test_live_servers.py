@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def two_servers():
     url = database_url(connection.settings_dict)
-    with Server(url, workers=2, threads=4) as a, Server(url, workers=2, threads=4) as b:
+    with Server(url, workers=2, threads=4, keep_alive=60) as a, Server(url, workers=2, threads=4, keep_alive=60) as b:
         yield a, b
 
 
@@ -112,7 +112,7 @@ def test_clients_of_a_killed_server_resume_on_the_other_and_lose_nothing(two_ser
 def test_open_streams_hold_no_database_connections():
     url = database_url(connection.settings_dict, application_name="convo-streams-test")
     key = create_api_key("micro")[1]
-    with Server(url, workers=2, threads=4) as server:
+    with Server(url, workers=2, threads=4, keep_alive=60) as server:
         rpc = HttpRpc(server.base_url, key)
         ids = [
             rpc.ok("Streams/CreateConversation", {"group_id": "g", "topic": f"{i}"})["conversation"]["id"]

@@ -1,8 +1,10 @@
 """gunicorn in a subprocess: the one way the tests and the bench boot the service.
 
-`Server` runs convoproject under gunicorn (gthread workers) on a free port of
+`Server` runs convoproject under gunicorn as `make serve` does (its uvicorn
+workers, convoproject.asgi.Worker: /events on Django's ASGI handler, the other
+paths on the WSGI app in `threads` threads per worker) on a free port of
 127.0.0.1 with the production settings (DJANGO_PRODUCTION=1, DEBUG off, a
-fresh SECRET_KEY, no rate limit) against a DATABASE_URL. A context manager:
+SECRET_KEY made for this process, no rate limit) against a DATABASE_URL. A context manager:
 booted, every worker started and /healthz answering 200 on entry; stopped on
 exit (SIGTERM to its process group, then SIGKILL). Its output (gunicorn's
 messages and one JSON line per request) goes to `log_path`, which
@@ -41,6 +43,9 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Not passed on from this process: DEBUG would keep every query in memory, a
 # rate limit would answer 429s, the dev flag prints logins; a SECRET_KEY is made.
 NOT_INHERITED = ("DJANGO_DEBUG", "CONVO_DEV", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "RATE_LIMIT_PER_MINUTE")
+# One for every server this process boots: the app servers of one deployment
+# share theirs (what one signs, e.g. a stream's resume point, another accepts).
+SECRET_KEY = secrets.token_urlsafe(50)
 
 
 def free_port():
@@ -78,14 +83,14 @@ def database_url(settings_dict, *, application_name=None):
 
 def production_env(database_url, *, static_root, ssl_redirect=False, **extra):
     """This process's environment as a production process on `database_url`
-    gets it: DJANGO_PRODUCTION=1, a new SECRET_KEY, HTTPS redirect only with
+    gets it: DJANGO_PRODUCTION=1, this process's SECRET_KEY, HTTPS redirect only with
     `ssl_redirect` (plain HTTP on loopback otherwise). `extra` last; a None
     value removes a variable."""
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     env.update(
         DATABASE_URL=database_url,
         DJANGO_PRODUCTION="1",
-        SECRET_KEY=secrets.token_urlsafe(50),
+        SECRET_KEY=SECRET_KEY,
         SECURE_SSL_REDIRECT="1" if ssl_redirect else "0",
         STATIC_ROOT=str(static_root),
         PYTHONUNBUFFERED="1",
@@ -138,9 +143,10 @@ class Server:
     def command(self):
         keep_alive = ("--keep-alive", str(self.keep_alive)) if self.keep_alive is not None else ()
         return [
-            *(sys.executable, "-m", "gunicorn", "convoproject.wsgi:application"),
+            # `make serve`'s layout (tests/test_serving.py checks that the two agree).
+            *(sys.executable, "-m", "gunicorn", "convoproject.asgi:application"),
             *("--bind", f"{self.host}:{self.port}", "--workers", str(self.workers)),
-            *("--threads", str(self.threads), "--worker-class", "gthread"),
+            *("--threads", str(self.threads), "--worker-class", "convoproject.asgi.Worker"),
             *("--timeout", str(self.timeout), "--graceful-timeout", "20", *keep_alive, "--error-logfile", "-"),
             "--no-control-socket",  # not the one shared path ~/.gunicorn/gunicorn.ctl of every gunicorn
         ]

@@ -52,8 +52,8 @@ class SSE:
                 else:
                     name, _, value = line.partition(": ")
                     fields[name] = value
-        except (OSError, ValueError, http.client.HTTPException):
-            pass
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            pass  # closed: by close() (http.client then reads a closed file), or by the server
         finally:
             self.events.put(None)
 

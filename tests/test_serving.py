@@ -1,0 +1,196 @@
+"""The serving layout (convoproject/asgi.py): gunicorn with uvicorn workers,
+as `make serve` boots it, through tests/support/server.py. The RPCs and
+/healthz answer from the WSGI side, a streaming path from Django's ASGI
+handler, each RPC thread keeps one database connection, and SIGTERM ends the
+server, open stream included, well within gunicorn's --graceful-timeout.
+
+The stream here is a test-only async view (PROBE below, mounted at /events by
+a settings module of the test's own), which ends when the serving layer calls
+convoproject.live.hub.stop_streams: the probe wraps that function. A real
+/events stream is ended the same way."""
+
+import http.client
+import json
+import re
+import signal
+import sys
+import time
+
+import pytest
+from django.db import connection
+
+from convoproject.tenants.keys import create_api_key
+from tests.support.server import ROOT, Server, database_url
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(sys.platform == "win32", reason="gunicorn needs a POSIX system"),
+]
+
+GRACEFUL_TIMEOUT = 20  # make serve's --graceful-timeout
+
+PROBE = """
+import asyncio
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.urls import path
+
+from convoproject.urls import urlpatterns as product_urlpatterns
+
+from convoproject.live import hub
+
+OPEN = set()
+product_stop_streams = hub.stop_streams
+
+
+def stop_streams():
+    for stopped in OPEN:
+        stopped.set()
+    product_stop_streams()
+
+
+hub.stop_streams = stop_streams
+
+
+async def probe(request):
+    stopped = asyncio.Event()
+
+    async def events():
+        OPEN.add(stopped)
+        try:
+            yield f"event: hello\\ndata: {{\\"asgi\\": {str(isinstance(request, ASGIRequest)).lower()}}}\\n\\n"
+            await stopped.wait()
+            yield "event: bye\\ndata: {}\\n\\n"
+        finally:
+            OPEN.discard(stopped)
+
+    return StreamingHttpResponse(events(), content_type="text/event-stream")
+
+
+urlpatterns = [path("events", probe), *product_urlpatterns]
+"""
+
+
+@pytest.fixture
+def probe_env(tmp_path):
+    (tmp_path / "serving_probe_urls.py").write_text(PROBE)
+    (tmp_path / "serving_probe_settings.py").write_text(
+        "from convoproject.settings import *  # noqa: F403\nROOT_URLCONF = 'serving_probe_urls'\n"
+    )
+    return {"PYTHONPATH": f"{tmp_path}:{ROOT}", "DJANGO_SETTINGS_MODULE": "serving_probe_settings"}
+
+
+def request(server, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    if body is not None and not isinstance(body, bytes):
+        body = json.dumps(body).encode()
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def rpc(server, key, name, body):
+    status, answer = request(server, "POST", f"/protobuf/Streams/{name}", body, {"Authorization": f"Bearer {key}"})
+    assert status == 200, answer
+    return json.loads(answer)
+
+
+def test_make_serve_and_the_test_server_boot_the_same_layout():
+    makefile = (ROOT / "Makefile").read_text()
+    serve = re.search(r"^serve:.*?(?=^\S)", makefile, re.S | re.M).group(0)
+    command = Server("sqlite:///unused").command()
+    assert "convoproject.asgi:application" in serve and "convoproject.asgi:application" in command
+    assert "--worker-class convoproject.asgi.Worker" in serve
+    assert command[command.index("--worker-class") + 1] == "convoproject.asgi.Worker"
+    assert f"--graceful-timeout {GRACEFUL_TIMEOUT}" in serve
+    assert command[command.index("--graceful-timeout") + 1] == str(GRACEFUL_TIMEOUT)
+
+
+def test_rpcs_healthz_and_a_stream_then_sigterm_ends_the_stream_and_the_server(tmp_path, probe_env):
+    _, key = create_api_key("serving")
+    server = Server(database_url(connection.settings_dict), workers=1, threads=2, env=probe_env)
+    with server:
+        assert request(server, "GET", "/healthz") == (200, b'{"status": "ok"}')
+        conversation = rpc(server, key, "CreateConversation", {"group_id": "g", "topic": "t"})["conversation"]
+        assert rpc(server, key, "ListMessages", {"conversation_id": conversation["id"]}) == {"messages": []}
+        # A body longer than WSGISide reads ahead is read by the request's thread as it goes.
+        auth = {"Authorization": f"Bearer {key}"}
+        big = b'{"text": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+        status, answer = request(server, "POST", "/protobuf/Streams/CreateMessage", big, auth)
+        assert (status, json.loads(answer)["id"]) == (413, "PAYLOAD_TOO_LARGE"), answer
+
+        stream = http.client.HTTPConnection(server.host, server.port, timeout=GRACEFUL_TIMEOUT)
+        stream.request("GET", "/events")
+        response = stream.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "text/event-stream"
+        assert response.readline() == b"event: hello\n"
+        assert response.readline() == b'data: {"asgi": true}\n'  # served by Django's ASGI handler
+        assert response.readline() == b"\n"
+
+        # The stream keeps a connection open; SIGTERM still ends it cleanly
+        # (its last event, then the end of the chunked body) and the server exits.
+        start = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert response.read() == b"event: bye\ndata: {}\n\n"  # no IncompleteRead: the response was finished
+        assert server.process.wait(timeout=GRACEFUL_TIMEOUT) == 0
+        elapsed = time.monotonic() - start
+        stream.close()
+        assert elapsed < 5, f"{elapsed:.1f} s to stop"
+        assert server.log_problems() == [], server.log_tail()
+
+
+def test_a_live_stream_gets_an_rpcs_message_and_sigterm_ends_it():
+    _, key = create_api_key("serving")
+    server = Server(database_url(connection.settings_dict), workers=1, threads=2)
+    with server:
+        conversation = rpc(server, key, "CreateConversation", {"group_id": "g", "topic": "t"})["conversation"]["id"]
+        stream = http.client.HTTPConnection(server.host, server.port, timeout=GRACEFUL_TIMEOUT)
+        stream.request("GET", f"/events?conversation_id={conversation}", headers={"Authorization": f"Bearer {key}"})
+        response = stream.getresponse()
+        assert response.status == 200, response.read()
+        assert response.readline().startswith(b"retry: ")
+        # The RPC (a pool thread) wakes the stream (the event loop) of its own process.
+        rpc(server, key, "CreateMessage", {"conversation_id": conversation, "author_id": "a", "text": "live"})
+        while (line := response.readline()) != b"event: message\n":
+            assert line, "the stream ended before the message"
+        assert b'"text":"live"' in response.readline().replace(b" ", b"")
+
+        start = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        response.read()  # to the end of the chunked body: no IncompleteRead
+        assert server.process.wait(timeout=GRACEFUL_TIMEOUT) == 0
+        elapsed = time.monotonic() - start
+        stream.close()
+        assert elapsed < 5, f"{elapsed:.1f} s to stop"
+        assert server.log_problems() == [], server.log_tail()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="counts PostgreSQL backends")
+def test_each_rpc_thread_keeps_one_database_connection():
+    _, key = create_api_key("serving")
+    url = database_url(connection.settings_dict, application_name="convo-serving-test")
+    with Server(url, workers=2, threads=2) as server:
+
+        def backends_after(requests):
+            for _ in range(requests):
+                rpc(server, key, "CreateConversation", {"group_id": "g", "topic": "t"})
+            return set(server.database_pids())
+
+        first = backends_after(40)
+        # At most one per thread (2 x 2), and the same ones later: kept, not reopened per request.
+        assert 1 <= len(first) <= 4
+        assert backends_after(40) == first
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="libpq's TCP keepalives")
+def test_postgresql_connections_have_tcp_keepalives():
+    connection.ensure_connection()
+    dsn = connection.connection.info.dsn
+    for setting in ("keepalives=1", "keepalives_idle=10", "keepalives_interval=5", "keepalives_count=3"):
+        assert setting in dsn.split(), dsn
+    assert "tcp_user_timeout=30000" in dsn.split(), dsn
