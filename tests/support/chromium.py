@@ -33,3 +33,11 @@ def launch_chromium(playwright):
             pytrace=False,
         )
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def is_closed_stream(failure, base):
+    """Whether a line of a page's failed requests ("METHOD URL: reason", as the
+    browser tests log them) is an /events stream of `base` that ended early:
+    Chromium reports every EventSource the page closed (net::ERR_ABORTED) as a
+    failed request, and a stream cut by a server's restart too."""
+    return failure.startswith(f"GET {base}/events?") and " net::ERR_" in failure
