@@ -55,3 +55,17 @@ def assert_queries():
         )
 
     return check
+
+
+@pytest.fixture
+def service(transactional_db, tmp_path):
+    """The service as `make serve` runs it (tests/support/server.py), on the
+    test database, for the browser tests: pytest-django's live_server is
+    WSGI, which holds a /events stream's body back until it ends, and the
+    pages subscribe. `service.url` is its address."""
+    from types import SimpleNamespace
+
+    from tests.support.server import serving
+
+    with serving(tmp_path, workers=1) as server:
+        yield SimpleNamespace(url=server.base_url, server=server)

@@ -71,8 +71,8 @@ def rpc(base_url, key, name, body):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_moderator_hides_spam_in_admin(live_server):
-    base = live_server.url
+def test_moderator_hides_spam_in_admin(service):
+    base = service.url
 
     # ---- ORM work, before the browser (see the module docstring)
     moderator = get_user_model().objects.create_user(USERNAME, password=PASSWORD, is_staff=True)

@@ -30,21 +30,19 @@ thread where Playwright's event loop runs).
 """
 
 import re
-import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from convoproject.moderation.services import hide_messages, unhide_messages
 from streams.models import Conversation, Message
 from tests.support import factories
 from tests.support.chromium import ARTIFACTS, is_closed_stream, launch_chromium
-from tests.support.server import ROOT, Server, database_url
+from tests.support.server import serving
 from tests.test_demo_in_browser import USERNAME, answered, log_in, member, send
 
 SCREENSHOT = ARTIFACTS / "live.png"
@@ -77,28 +75,6 @@ def hide(text, hidden=True):
     """A moderator hides (or unhides) the demo conversation's message `text`."""
     change = hide_messages if hidden else unhide_messages
     return change(Message.objects.filter(conversation__group_id=GROUP, text=text), actor=None, reason="live test")
-
-
-@contextmanager
-def service(tmp_path, workers=2, **env):
-    """The service on the test database, its static files collected (the
-    pages' icon); `env` adds to its environment."""
-    url, static_root = database_url(connection.settings_dict), tmp_path / "static"
-    server = Server(url, workers=workers, log_path=tmp_path / "server.log", static_root=static_root, env=env)
-    collected = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput"],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-    assert collected.returncode == 0, collected.stdout + collected.stderr
-    with server:
-        yield server
-    problems = server.log_problems()
-    assert not problems, server.log_tail()
 
 
 def watch(page):
@@ -180,7 +156,7 @@ def test_two_pages_see_each_others_changes_live(tmp_path):
     factories.add(conversation, 2, author="erin", text="old {i}")
     conversation_id = str(conversation.id)
 
-    with service(tmp_path) as server, sync_playwright() as p:
+    with serving(tmp_path) as server, sync_playwright() as p:
         base = server.base_url
         browser = launch_chromium(p)
         try:
@@ -299,7 +275,7 @@ def test_a_refused_subscription_ends_with_the_envelope(tmp_path):
     # One open stream per caller at most, and a 429 says to try again in a second.
     # One worker: each worker counts its own streams.
     limits = {"LIVE_MAX_STREAMS_PER_CALLER": "1", "LIVE_KEEPALIVE_SECONDS": "1"}
-    with service(tmp_path, workers=1, **limits) as server, sync_playwright() as p:
+    with serving(tmp_path, workers=1, **limits) as server, sync_playwright() as p:
         base = server.base_url
         browser = launch_chromium(p)
         try:

@@ -38,6 +38,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import django.db
+
 ROOT = Path(__file__).resolve().parents[2]  # manage.py's directory
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Not passed on from this process: DEBUG would keep every query in memory, a
@@ -279,3 +281,26 @@ def cpu_of(pid):
     except (OSError, IndexError):
         return -1.0
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+@contextlib.contextmanager
+def serving(tmp_path, workers=2, **env):
+    """A Server on this process's database (e.g. pytest's test database),
+    its static files collected (the pages' icon, the admin's CSS); `env`
+    adds to its environment. Its log must show no problem at the end."""
+    url, static_root = database_url(django.db.connection.settings_dict), tmp_path / "static"
+    server = Server(url, workers=workers, log_path=tmp_path / "server.log", static_root=static_root, env=env)
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    with server:
+        yield server
+    problems = server.log_problems()
+    assert not problems, server.log_tail()
