@@ -4,6 +4,8 @@ processes; tests/test_live_cursor.py holds the resume point's encoding."""
 
 import asyncio
 import json
+import os
+import signal
 import threading
 import time
 import uuid
@@ -577,5 +579,45 @@ def test_a_lost_listener_connection_is_replaced_and_nothing_is_lost(micro_key, s
             await asyncio.wait_for(the_hub.listener_connected.wait(), 15)
             after = await live.db(post, conversation, "after")
             assert (await stream.next()).data["message"]["id"] == str(after.id)
+
+    run(body)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN/NOTIFY: PostgreSQL only")
+def test_a_frozen_listener_connection_is_noticed_and_replaced(micro_key, settings):
+    """The listener's database backend stops answering (SIGSTOP: as a frozen
+    host or dropped packets look from here, the socket open and silent).
+    Within a few seconds the hub gives it up, connects again and reads every
+    topic from the log: the stream gets what was committed meanwhile."""
+    settings.LIVE_LISTENER_CHECK_SECONDS = 1
+    conversation = new_conversation()
+
+    def listener_pid():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE application_name = 'convo-live-listener' AND datname = current_database()"
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    async def body():
+        async with live_session() as live:
+            stream = await live.open(micro_key, conversation_ids=[conversation.id])
+            the_hub = hub.get()
+            await asyncio.wait_for(the_hub.listener_connected.wait(), 5)
+            [frozen] = await live.db(listener_pid)
+            os.kill(frozen, signal.SIGSTOP)
+            try:
+                during = await live.db(post, conversation, "while the listener is frozen")
+                got = await stream.next(timeout=15)
+                assert got.data["message"]["id"] == str(during.id)
+                # A new listener beside the frozen one (whose backend, stopped, cannot see us go).
+                assert set(await live.db(listener_pid)) - {frozen}
+            finally:
+                os.kill(frozen, signal.SIGCONT)
+                os.kill(frozen, signal.SIGTERM)  # a backend ended by its server: the hub does not reuse it
+            await asyncio.wait_for(the_hub.listener_connected.wait(), 15)
+            after = await live.db(post, conversation, "after")
+            assert (await stream.next(timeout=10)).data["message"]["id"] == str(after.id)
 
     run(body)
