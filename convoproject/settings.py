@@ -214,8 +214,8 @@ LIVE_MAX_STREAM_SECONDS = env_int("LIVE_MAX_STREAM_SECONDS", 3600, minimum=1)
 LIVE_MAX_STREAMS_PER_CALLER = env_int("LIVE_MAX_STREAMS_PER_CALLER", 500, minimum=1)
 # Database threads (and so connections) per process for the streams' reads.
 LIVE_DB_THREADS = env_int("LIVE_DB_THREADS", 4, minimum=1)
-# SQLite: how often other processes' commits are looked for.
-LIVE_POLL_SECONDS = env_int("LIVE_POLL_MS", 200, minimum=10) / 1000
+# SQLite: how often other processes' commits are looked for (a MAX(id) on the log: cheap).
+LIVE_POLL_SECONDS = env_int("LIVE_POLL_MS", 50, minimum=10) / 1000
 # PostgreSQL: the listener checks its connection after this long without a notification.
 LIVE_LISTENER_CHECK_SECONDS = env_int("LIVE_LISTENER_CHECK_SECONDS", 5, minimum=1)
 # How often each process running streams deletes expired events (retention.py).
