@@ -19,7 +19,7 @@ from chats import services as chat_services
 from convoproject.live import hub
 from convoproject.live.cursor import Cursor
 from convoproject.moderation import services as moderation
-from convoproject.tenants.keys import create_api_key
+from convoproject.tenants.keys import create_api_key, find_active_key, revoke
 from streams import services
 from streams.models import Conversation, Message
 from tests.support import factories
@@ -619,5 +619,28 @@ def test_a_frozen_listener_connection_is_noticed_and_replaced(micro_key, setting
             await asyncio.wait_for(the_hub.listener_connected.wait(), 15)
             after = await live.db(post, conversation, "after")
             assert (await stream.next(timeout=10)).data["message"]["id"] == str(after.id)
+
+    run(body)
+
+
+def test_the_streams_of_a_revoked_key_end_within_seconds(micro_key, settings):
+    """CONTRACT 6: a revoked key is refused within 5 seconds; an open stream
+    is no exception: it ends, and the client's next attempt is a 401."""
+    settings.API_KEY_CACHE_SECONDS = 1
+    conversation = new_conversation()
+    other_key = create_api_key("micro")[1]
+
+    async def body():
+        async with live_session() as live:
+            doomed = await live.open(micro_key, conversation_ids=[conversation.id])
+            kept = await live.open(other_key, conversation_ids=[conversation.id])
+            await live.db(lambda: revoke(find_active_key(micro_key)))
+            started = time.monotonic()
+            assert await doomed.ended(timeout=5)
+            assert time.monotonic() - started < 5
+            again = await live.open(micro_key, conversation_ids=[conversation.id])
+            assert (again.status, again.json()["id"]) == (401, "UNAUTHORIZED")
+            message = await live.db(post, conversation, "still here")
+            assert (await kept.next()).data["message"]["id"] == str(message.id)
 
     run(body)

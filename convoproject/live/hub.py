@@ -109,7 +109,12 @@ class Hub:
         self.stopping = False
         self.listener_connected = asyncio.Event()
         listen = self._listen_postgresql if connection.vendor == "postgresql" else self._poll_log
-        self.tasks = [loop.create_task(self._drain()), loop.create_task(listen()), loop.create_task(self._purge())]
+        self.tasks = [
+            loop.create_task(self._drain()),
+            loop.create_task(listen()),
+            loop.create_task(self._purge()),
+            loop.create_task(self._end_revoked()),
+        ]
 
     # ------------------------------------------------------------ streams
 
@@ -243,6 +248,24 @@ class Hub:
                 logger.warning("live: listener connection lost (%s); reconnecting in %.1f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
+
+    async def _end_revoked(self):
+        """Every API_KEY_CACHE_SECONDS (at most 5: CONTRACT 6), end the streams
+        of API keys revoked since they opened; their clients' next attempt is
+        a 401."""
+        while True:
+            await asyncio.sleep(settings.API_KEY_CACHE_SECONDS or 1)
+            keys = [caller[1] for caller in self.open_by_caller if caller[0] == "key"]
+            if not keys:
+                continue
+            try:
+                revoked = await in_db_thread(event_log.revoked_keys, keys)
+            except Exception:
+                logger.exception("live: checking for revoked API keys failed")
+                continue
+            for subscription in list(self.subscriptions):
+                if subscription.caller[0] == "key" and subscription.caller[1] in revoked:
+                    subscription.stop()
 
     async def _purge(self):
         """Every LIVE_PURGE_SECONDS, drop what is too old to resume from."""

@@ -89,3 +89,10 @@ def changes_since(after: int) -> tuple[int, set[uuid.UUID]]:
 
 def has_deletion(namespace_id: int, stream_id: uuid.UUID, deleted_type: str) -> bool:
     return Event.objects.filter(namespace_id=namespace_id, stream_id=stream_id, type=deleted_type).exists()
+
+
+def revoked_keys(key_ids: list[int]) -> set[int]:
+    """Which of these API keys are revoked now."""
+    from convoproject.tenants.models import ApiKey
+
+    return set(ApiKey.objects.filter(pk__in=key_ids, revoked_at__isnull=False).values_list("pk", flat=True))
