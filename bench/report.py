@@ -45,6 +45,19 @@ def machine():
     return info
 
 
+def database_version():
+    """The version of the database server (PostgreSQL) or library (SQLite)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return cursor.fetchone()[0]
+    import sqlite3
+
+    return sqlite3.sqlite_version
+
+
 def load_average():
     try:
         return [round(x, 2) for x in os.getloadavg()]

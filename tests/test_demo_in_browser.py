@@ -36,7 +36,7 @@ from chats.models import Chat
 from chats.models import Message as ChatMessage
 from streams.models import Conversation, Message
 from tests.support import factories
-from tests.support.chromium import ARTIFACTS, is_closed_stream, launch_chromium
+from tests.support.chromium import ARTIFACTS, is_closed_stream, launch_chromium, watch
 
 SCREENSHOT = ARTIFACTS / "demo.png"
 USERNAME = "dana"  # sorts before "friend": the chat's members are "dana, friend"
@@ -66,13 +66,7 @@ def chromium_page(base):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
-            log = {"console": [], "page_errors": [], "requests": [], "failed": []}
-            page.on("console", lambda m: log["console"].append((m.type, m.text)))
-            page.on("pageerror", lambda e: log["page_errors"].append(str(e)))
-            page.on("request", lambda r: log["requests"].append(f"{r.method} {r.url}"))
-            page.on("requestfailed", lambda r: log["failed"].append(f"{r.method} {r.url}: {r.failure}"))
-            page.log = log
-            yield page
+            yield watch(page)
         finally:
             browser.close()
 

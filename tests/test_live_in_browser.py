@@ -41,7 +41,7 @@ from playwright.sync_api import expect, sync_playwright
 from convoproject.moderation.services import hide_messages, unhide_messages
 from streams.models import Conversation, Message
 from tests.support import factories
-from tests.support.chromium import ARTIFACTS, is_closed_stream, launch_chromium
+from tests.support.chromium import ARTIFACTS, is_closed_stream, launch_chromium, watch
 from tests.support.server import serving
 from tests.test_demo_in_browser import USERNAME, answered, log_in, member, send
 
@@ -75,17 +75,6 @@ def hide(text, hidden=True):
     """A moderator hides (or unhides) the demo conversation's message `text`."""
     change = hide_messages if hidden else unhide_messages
     return change(Message.objects.filter(conversation__group_id=GROUP, text=text), actor=None, reason="live test")
-
-
-def watch(page):
-    """What a page logs, fails and requests, in page.log."""
-    log = {"console": [], "page_errors": [], "requests": [], "failed": []}
-    page.on("console", lambda m: log["console"].append((m.type, m.text)))
-    page.on("pageerror", lambda e: log["page_errors"].append(str(e)))
-    page.on("request", lambda r: log["requests"].append(f"{r.method} {r.url}"))
-    page.on("requestfailed", lambda r: log["failed"].append(f"{r.method} {r.url}: {r.failure}"))
-    page.log = log
-    return page
 
 
 def new_page(browser):

@@ -41,3 +41,14 @@ def is_closed_stream(failure, base):
     Chromium reports every EventSource the page closed (net::ERR_ABORTED) as a
     failed request, and a stream cut by a server's restart too."""
     return failure.startswith(f"GET {base}/events?") and " net::ERR_" in failure
+
+
+def watch(page):
+    """What a page logs, fails and requests, in page.log."""
+    log = {"console": [], "page_errors": [], "requests": [], "failed": []}
+    page.on("console", lambda m: log["console"].append((m.type, m.text)))
+    page.on("pageerror", lambda e: log["page_errors"].append(str(e)))
+    page.on("request", lambda r: log["requests"].append(f"{r.method} {r.url}"))
+    page.on("requestfailed", lambda r: log["failed"].append(f"{r.method} {r.url}: {r.failure}"))
+    page.log = log
+    return page

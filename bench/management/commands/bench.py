@@ -27,7 +27,6 @@ Use a database of its own: it seeds it and writes to it.
 import datetime
 import logging
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -247,12 +246,7 @@ class Command(BaseCommand):
 
     def meta(self, started_at, load_before):
         o = self.o
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SHOW server_version")
-                version = cursor.fetchone()[0]
-        else:
-            version = sqlite3.sqlite_version
+        version = report.database_version()
         return {
             "started": started_at.isoformat(timespec="seconds"),
             "label": o["label"],

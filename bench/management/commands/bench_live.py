@@ -43,7 +43,6 @@ import datetime
 import json
 import multiprocessing
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -198,12 +197,7 @@ class Command(BaseCommand):
 
     def meta(self, started_at):
         o = self.o
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SHOW server_version")
-                version = cursor.fetchone()[0]
-        else:
-            version = sqlite3.sqlite_version
+        version = report.database_version()
         return {
             "started": started_at.isoformat(timespec="seconds"),
             "label": o["label"],
