@@ -96,6 +96,12 @@ def test_errors_before_the_stream_in_the_contracts_order(micro_key, other_key):
             assert await error(key=micro_key, conversation_ids=[*ids, theirs.id]) == (404, "NOT_FOUND")
             # A conversation's id is not a chat's.
             assert await error(key=micro_key, chat_ids=ids) == (404, "NOT_FOUND")
+            # The contract's details, exactly.
+            details = [
+                (await live.open(micro_key, **{kind: [uuid.uuid4()]})).json()["detail"]
+                for kind in ("conversation_ids", "chat_ids")
+            ]
+            assert details == ["Conversation not found", "Chat not found"]
 
     run(body)
 

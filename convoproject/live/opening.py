@@ -39,7 +39,10 @@ def _caller(request: Request) -> tuple:
     if isinstance(request.auth, ApiKey):
         return ("key", request.auth.pk)
     if user is None or not user.is_authenticated:
-        raise NoCredentials()
+        raise NoCredentials(
+            "No credentials: send 'Authorization: Bearer <API key>', or open the stream from a logged-in "
+            "browser session with namespace= in the query (no CSRF token: a GET changes nothing)"
+        )
     return ("user", user.pk)
 
 
@@ -92,7 +95,7 @@ def open_request(django_request) -> Opening:
     for channel, value in asked:
         stream_id = _as_uuid(value)
         if stream_id is None:
-            raise NotFound(f"{channel.parent_model._meta.verbose_name.capitalize()} not found: {value}")
+            raise NotFound(f"{channel.parent_model._meta.verbose_name.capitalize()} not found")
         by_channel.setdefault(channel, []).append(stream_id)
     for channel, ids in by_channel.items():
         found = set(channel.parent_model.objects.filter(namespace=namespace, pk__in=ids).values_list("pk", flat=True))
@@ -101,7 +104,7 @@ def open_request(django_request) -> Opening:
             # it was this namespace's) is no 404: its deletion event is due,
             # or was sent already.
             if stream_id not in found and stream_id not in covered:
-                raise NotFound(f"{channel.parent_model._meta.verbose_name.capitalize()} not found: {stream_id}")
+                raise NotFound(f"{channel.parent_model._meta.verbose_name.capitalize()} not found")
             if stream_id in found or not reset:
                 stream_ids.append(stream_id)
             if stream_id in covered and not reset:
