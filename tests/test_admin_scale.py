@@ -142,8 +142,10 @@ def test_every_timed_page_runs_a_fixed_number_of_queries(
 ):
     monkeypatch.setattr(CappedCountPaginator, "CAP", 50)  # most selections reach the cap, as at a million rows
     page_list = admin_pages.pages(log=lambda *_: None)
-    assert {label for label, _ in page_list} >= set(PAGE_QUERIES)
-    for label, path in page_list:
+    assert {page[0] for page in page_list} >= set(PAGE_QUERIES)
+    for label, path, *_ in page_list:
+        if path is None:  # a page this code does not have (skipped, with a note)
+            continue
         assert browser.get(path).status_code == 200  # warm-up
         with django_assert_num_queries(PAGE_QUERIES.get(label, MESSAGE_LIST_QUERIES), info=label):
             response = browser.get(path)
