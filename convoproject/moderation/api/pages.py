@@ -1,5 +1,9 @@
 """Cursor pages, newest first: no COUNT, each page one indexed read of
-page_size + 1 rows. A bad page_size or cursor is a 400, never a 500."""
+page_size + 1 rows. The cursor holds the timestamp (the index's column);
+the id only breaks ties (rows of one instant), so that every query orders
+them alike and a page boundary inside a tie neither repeats nor skips a row;
+the index gives the order and the database sorts only within a tie
+(PostgreSQL's Incremental Sort). A bad page_size or cursor is a 400, never a 500."""
 
 from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions
@@ -10,7 +14,7 @@ class NewestFirst(CursorPagination):
     page_size = 50
     max_page_size = 500
     page_size_query_param = "page_size"
-    ordering = "-created_at"
+    ordering = ("-created_at", "-id")
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -33,6 +37,17 @@ class NewestFirst(CursorPagination):
             raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]})
         return cursor
 
+    def get_paginated_response_schema(self, schema):
+        answer = super().get_paginated_response_schema(schema)
+        example = (
+            "https://convo.example.com/api/moderation/log/?cursor=cD0yMDI0LTAzLTEwKzEyJTNBMDAlM0EwMCUyQjAwJTNBMDA%3D"
+        )
+        answer["properties"]["next"]["example"] = example
+        answer["properties"]["previous"]["example"] = example.replace("cD0", "cj0xJnA9")
+        answer["properties"]["next"]["description"] = "The next (older) page, or null after the last."
+        answer["properties"]["previous"]["description"] = "The previous (newer) page, or null on the first."
+        return answer
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
@@ -50,4 +65,4 @@ def valid_position(position: str) -> bool:
 
 
 class NewestSent(NewestFirst):
-    ordering = "-sent_at"
+    ordering = ("-sent_at", "-id")
