@@ -7,3 +7,7 @@ class ChatNotFound(NotFound):
 
 class NotAMember(Forbidden):
     id, detail = "NOT_A_MEMBER", "The author is not a member of this chat"
+
+
+class ReporterNotAMember(NotAMember):
+    detail = "The reporter is not a member of this chat"

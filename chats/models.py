@@ -4,7 +4,15 @@ import uuid
 
 from django.db import models
 
-from convoproject.messaging.models import MessageBase, moderation_indexes, ordered_message_constraints
+from convoproject.messaging.models import (
+    MessageBase,
+    ReportBase,
+    ReportedMessageBase,
+    moderation_indexes,
+    ordered_message_constraints,
+    report_constraints_and_indexes,
+    reported_message_indexes,
+)
 from convoproject.tenants.models import Namespace
 
 
@@ -37,3 +45,22 @@ class Message(MessageBase):
     class Meta(MessageBase.Meta):
         constraints = ordered_message_constraints("chat")
         indexes = moderation_indexes()
+
+
+# DO_NOTHING, not CASCADE, on these two: so that messages stay fast-deletable
+# (one DELETE for a clean-up of millions, which a cascade Django runs itself
+# would turn into a SELECT of every message and a DELETE per hundred). The
+# deleting functions remove reports first (convoproject.moderation.reports.
+# delete_reports_of); the foreign key, checked at commit, catches any that would not.
+class Report(ReportBase):
+    message = models.ForeignKey(Message, on_delete=models.DO_NOTHING, related_name="reports")
+
+    class Meta:
+        constraints, indexes = report_constraints_and_indexes()
+
+
+class ReportedMessage(ReportedMessageBase):
+    message = models.OneToOneField(Message, on_delete=models.DO_NOTHING, primary_key=True, related_name="review")
+
+    class Meta:
+        indexes = reported_message_indexes()

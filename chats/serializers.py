@@ -1,10 +1,11 @@
 from rest_framework import serializers
 
+from convoproject.messaging.reports import report_serializer
 from convoproject.messaging.serializers import author_id_field, message_serializer, text_field
 from convoproject.rpc import fields
 from convoproject.rpc.render import renderer
 
-from .models import Chat, Message
+from .models import Chat, Message, Report
 
 MISSING_USER_IDS = ("MISSING_USER_IDs", "Two or more user IDs are required")
 MISSING_CHAT_ID = ("MISSING_CHAT_ID", "Missing Chat ID")
@@ -32,10 +33,16 @@ MessageSerializer = message_serializer(Message)
 # What the views render with: derived from the serializers above.
 render_chat = renderer(ChatSerializer)
 render_message = renderer(MessageSerializer)
+ReportSerializer = report_serializer(Report)
+render_report = renderer(ReportSerializer)
 
 
 class ChatResponse(serializers.Serializer):
     chat = ChatSerializer()
+
+
+class ReportResponse(serializers.Serializer):
+    report = ReportSerializer()
 
 
 class MessageResponse(serializers.Serializer):

@@ -6,11 +6,13 @@ import uuid
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from convoproject.messaging.reports import MessageNotFound
+from convoproject.moderation import reports
 from convoproject.tenants.models import Namespace
 
 from . import statements
-from .errors import ChatNotFound, NotAMember
-from .models import Message, members_key_of
+from .errors import ChatNotFound, NotAMember, ReporterNotAMember
+from .models import Message, Report, members_key_of
 
 
 def create_chat(namespace: Namespace, *, user_ids: list[str]):
@@ -46,3 +48,27 @@ def create_message(namespace: Namespace, *, chat_id: uuid.UUID | None, author_id
     if message is None:
         raise ChatNotFound()
     return message
+
+
+def report_message(
+    namespace: Namespace, *, message_id: uuid.UUID | None, reporter_id: str, reason: str, description: str | None = None
+) -> Report:
+    """A chat member's report of a message of the chat, hidden or not
+    (CONTRACT 10): the reporter's open report on it if there is one, else a
+    new one (convoproject.moderation.reports); MessageNotFound, or
+    ReporterNotAMember if the reporter is not one of the chat's users."""
+    with transaction.atomic():
+        # The chat locked, as for any change to its messages (convoproject.moderation.reports).
+        message = (
+            Message.objects.filter(namespace=namespace, pk=message_id)
+            .select_related("namespace", "chat")
+            .select_for_update(of=("chat",))
+            .first()
+            if message_id is not None
+            else None
+        )
+        if message is None:
+            raise MessageNotFound()
+        if reporter_id not in message.chat.user_ids:
+            raise ReporterNotAMember()
+        return reports.file_report(message, reporter_id=reporter_id, reason=reason, description=description or "")

@@ -1,11 +1,12 @@
 """The Chats RPCs: parse (the request serializer), call one service or query
 function, render."""
 
+from convoproject.messaging.reports import MessageNotFound, ReportMessageRequest
 from convoproject.rpc.views import RpcView
 
 from . import queries, services
 from . import serializers as s
-from .errors import ChatNotFound, NotAMember
+from .errors import ChatNotFound, NotAMember, ReporterNotAMember
 
 
 class CreateChat(RpcView):
@@ -52,8 +53,28 @@ class ListMessages(RpcView):
         return {"messages": [s.render_message(row) for row in rows]}
 
 
+class ReportMessage(RpcView):
+    """Report a message of a chat to the namespace's moderators.
+
+    The reporter must be one of the chat's users. As Streams ReportMessage
+    otherwise: hidden messages can be reported, a repeat while the report is
+    open answers it unchanged, and the namespace's threshold may hide the
+    message at once."""
+
+    request_serializer = ReportMessageRequest
+    response_serializer = s.ReportResponse
+    call_errors = (MessageNotFound, ReporterNotAMember)
+
+    def call(self, namespace, *, message_id, reporter_id, reason, description):
+        report = services.report_message(
+            namespace, message_id=message_id, reporter_id=reporter_id, reason=reason, description=description
+        )
+        return {"report": s.render_report(report)}
+
+
 RPCS = {
     "CreateChat": CreateChat,
     "CreateMessage": CreateMessage,
     "ListMessages": ListMessages,
+    "ReportMessage": ReportMessage,
 }

@@ -1,10 +1,11 @@
 from rest_framework import serializers
 
+from convoproject.messaging.reports import report_serializer
 from convoproject.messaging.serializers import author_id_field, message_serializer, text_field
 from convoproject.rpc import fields
 from convoproject.rpc.render import renderer
 
-from .models import Conversation, Message
+from .models import Conversation, Message, Report
 
 MISSING_ID = ("MISSING_ID", "Missing ID")
 MISSING_GROUP_ID = ("MISSING_GROUP_ID", "Missing GroupID")
@@ -35,6 +36,8 @@ MessageSerializer = message_serializer(Message)
 
 render_conversation = renderer(ConversationSerializer)
 render_message = renderer(MessageSerializer)
+ReportSerializer = report_serializer(Report)
+render_report = renderer(ReportSerializer)
 
 
 class ConversationResponse(serializers.Serializer):
@@ -43,6 +46,10 @@ class ConversationResponse(serializers.Serializer):
 
 class ConversationsResponse(serializers.Serializer):
     conversations = ConversationSerializer(many=True, help_text="Newest first.")
+
+
+class ReportResponse(serializers.Serializer):
+    report = ReportSerializer()
 
 
 class MessageResponse(serializers.Serializer):

@@ -8,11 +8,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from convoproject.live import publish
+from convoproject.messaging.reports import MessageNotFound
+from convoproject.moderation import reports
+from convoproject.moderation.services import delete_reports_of
 from convoproject.tenants.models import Namespace
 
 from . import statements
 from .errors import ConversationNotFound
-from .models import Conversation, Message
+from .models import Conversation, Message, Report
 from .serializers import render_conversation
 
 
@@ -53,6 +56,7 @@ def delete_conversation(namespace: Namespace, *, conversation_id: uuid.UUID | No
         conversation = _locked_conversation(namespace, conversation_id)
         if conversation is not None:
             publish.parent_deleted(conversation)
+            delete_reports_of(conversation.messages.all())
             conversation.delete()
 
 
@@ -62,3 +66,24 @@ def create_message(namespace: Namespace, *, conversation_id: uuid.UUID | None, a
     if message is None:
         raise ConversationNotFound()
     return message
+
+
+def report_message(
+    namespace: Namespace, *, message_id: uuid.UUID | None, reporter_id: str, reason: str, description: str | None = None
+) -> Report:
+    """A user's report of one of the namespace's messages, hidden or not
+    (CONTRACT 10): the reporter's open report on it if there is one, else a
+    new one (convoproject.moderation.reports), or MessageNotFound."""
+    with transaction.atomic():
+        # The conversation locked, as for any change to its messages (convoproject.moderation.reports).
+        message = (
+            Message.objects.filter(namespace=namespace, pk=message_id)
+            .select_related("namespace", "conversation")
+            .select_for_update(of=("conversation",))
+            .first()
+            if message_id is not None
+            else None
+        )
+        if message is None:
+            raise MessageNotFound()
+        return reports.file_report(message, reporter_id=reporter_id, reason=reason, description=description or "")

@@ -1,6 +1,7 @@
 """The Streams RPCs: parse (the request serializer), call one service or
 query function, render."""
 
+from convoproject.messaging.reports import MessageNotFound, ReportMessageRequest
 from convoproject.rpc.views import RpcView
 
 from . import queries, services
@@ -127,6 +128,25 @@ class RecentMessages(RpcView):
         )
 
 
+class ReportMessage(RpcView):
+    """Report a message to the namespace's moderators.
+
+    A hidden message can be reported too. The same reporter reporting the same
+    message again while that report is open gets the open report back
+    unchanged. At the namespace's threshold of distinct reporters, the message
+    is hidden at once and waits for a moderator."""
+
+    request_serializer = ReportMessageRequest
+    response_serializer = s.ReportResponse
+    call_errors = (MessageNotFound,)
+
+    def call(self, namespace, *, message_id, reporter_id, reason, description):
+        report = services.report_message(
+            namespace, message_id=message_id, reporter_id=reporter_id, reason=reason, description=description
+        )
+        return {"report": s.render_report(report)}
+
+
 RPCS = {
     "CreateConversation": CreateConversation,
     "ReadConversation": ReadConversation,
@@ -136,4 +156,5 @@ RPCS = {
     "CreateMessage": CreateMessage,
     "ListMessages": ListMessages,
     "RecentMessages": RecentMessages,
+    "ReportMessage": ReportMessage,
 }

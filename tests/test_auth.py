@@ -32,6 +32,12 @@ VALID_BODIES = {
     "Chats/CreateChat": {"user_ids": ["alice", "bob"]},
     "Chats/CreateMessage": {"author_id": "a", "chat_id": "00000000-0000-0000-0000-000000000000", "text": "t"},
     "Chats/ListMessages": {"chat_id": "00000000-0000-0000-0000-000000000000"},
+    "Streams/ReportMessage": {
+        "message_id": "00000000-0000-0000-0000-000000000000",
+        "reporter_id": "r",
+        "reason": "spam",
+    },
+    "Chats/ReportMessage": {"message_id": "00000000-0000-0000-0000-000000000000", "reporter_id": "r", "reason": "spam"},
 }
 VALID = VALID_BODIES["Chats/CreateChat"]
 

@@ -5,6 +5,7 @@ at once, and the spam clean-up's constant number of queries."""
 
 import datetime
 import math
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -443,18 +444,19 @@ def _statements(captured):
     return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"].upper()[:30]]
 
 
-def clean_up_queries(messages):
+def clean_up_queries(messages, *, delete=False):
     """Measured: the lock of their conversations, 2 reads of the selection
     (its namespaces, up to 1001 ids), the namespace, one read of the messages
     for their live events (convoproject.live.publish) and one INSERT per
     batch of those (1,000, or fewer where the database takes fewer
-    parameters: SQLite), one UPDATE (or DELETE), one INSERT of the audit entry."""
+    parameters: SQLite), one UPDATE (or DELETE, after the two DELETEs of
+    their reports and review queue items), one INSERT of the audit entry."""
     fields = [Event._meta.get_field(name) for name in ("namespace", "stream_id", "type", "data", "created_at")]
     inserts = 0
     for start in range(0, messages, publish.BATCH):
         chunk = min(publish.BATCH, messages - start)
         inserts += math.ceil(chunk / connection.ops.bulk_batch_size(fields, [None] * chunk))
-    return 7 + inserts
+    return 7 + inserts + (2 if delete else 0)
 
 
 @pytest.mark.parametrize("delete", [False, True])
@@ -466,13 +468,16 @@ def test_clean_up_author_of_20000_messages_is_one_statement_and_one_event(modera
     add(conversation(ns("other")), 3, author="spammer")
     verb = "DELETE" if delete else "UPDATE"
 
-    with assert_queries(clean_up_queries(20_000)) as captured:
+    with assert_queries(clean_up_queries(20_000, delete=delete)) as captured:
         event = services.clean_up_author(
             Message, namespace=micro, author_id="spammer", actor=moderator, reason="flood", delete=delete
         )
 
     changes = [sql for sql in _statements(captured) if sql.lstrip().upper().startswith(verb)]
-    assert len(changes) == 1, changes
+    # One statement changes the messages (a DELETE also removes their reports and queue items first).
+    assert [re.match(r'\s*(?:UPDATE|DELETE FROM) "(\w+)"', sql, re.I).group(1) for sql in changes] == (
+        ["streams_report", "streams_reportedmessage", "streams_message"] if delete else ["streams_message"]
+    ), changes
     assert event.count == 20_000
     assert len(event.details["ids"]) == services.MAX_LISTED_IDS == 1000
     assert event.details["ids_complete"] is False
@@ -489,7 +494,7 @@ def test_clean_up_author_of_20000_messages_is_one_statement_and_one_event(modera
 def test_clean_up_author_runs_as_many_queries_for_3_messages(moderator, assert_queries, delete):
     micro = ns()
     add(conversation(micro), 3, author="spammer")
-    with assert_queries(clean_up_queries(3)):
+    with assert_queries(clean_up_queries(3, delete=delete)):
         event = services.clean_up_author(
             Message, namespace=micro, author_id="spammer", actor=moderator, reason="flood", delete=delete
         )
@@ -578,9 +583,9 @@ def test_delete_with_messages_is_all_or_nothing(moderator, monkeypatch):
 
 
 # Measured: the locked conversation (with its namespace), the count, the
-# live event (conversation_deleted), the DELETE of its messages, the DELETE
-# of it, the INSERT of the audit entry.
-DELETE_WITH_MESSAGES_QUERIES = 6
+# live event (conversation_deleted), the DELETEs of its messages' reports and
+# review queue items, of its messages, of it, the INSERT of the audit entry.
+DELETE_WITH_MESSAGES_QUERIES = 8
 
 
 @pytest.mark.parametrize("size", [10, 500])

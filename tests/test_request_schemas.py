@@ -21,6 +21,7 @@ import pytest
 
 import chats.views
 import streams.views
+from convoproject.messaging.reports import Description
 from convoproject.rpc import fields
 from convoproject.rpc.errors import RpcError
 from convoproject.rpc.fields.scalars import numbers_up_to
@@ -33,6 +34,8 @@ SAMPLES = [
     # absent, blank, strings
     None, "", "  ", "\t\n", "\u3000", "\x1c", "\ufeff", "a", " a ", "😀", "a\x00", "\x00", "x\n",
     "x" * 255, "x" * 256, "x" * 10_000, "x" * 10_001, " " * 300, UUID, UUID.upper(), "not-a-uuid",
+    # reasons, descriptions
+    "spam", "other", "harassment", "inappropriate", "Spam", " spam", "spam ", "x" * 1000, "x" * 1001,
     # limits
     "010", "0010", "1000", "1001", "0", "-1", "-0", "+5", " 5", "5 ", "10\n", "\u0663", "000000001000",
     "0000000001000", "999999999999", "1e3", "10.0", 0, 1, 10, 999, 1000, 1001, -5, 10.0, 10.5, 1e3, 1e20,
@@ -138,5 +141,7 @@ def test_samples_cover_every_kind_of_field():
     assert kinds == {fields.Text, fields.ClientId, fields.RowId, fields.Limit, fields.Timestamp} | {
         fields.RowIdList,
         fields.UserIdList,
+        fields.Choice,
+        Description,
     }
     assert str(uuid.UUID(UUID)) == UUID

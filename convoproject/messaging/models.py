@@ -55,3 +55,100 @@ def moderation_indexes():
         models.Index(fields=["author_id", "namespace", "sent_at"], name="%(app_label)s_%(class)s_author_idx"),
         models.Index(fields=["-sent_at"], condition=models.Q(hidden=True), name="%(app_label)s_%(class)s_hidden_idx"),
     ]
+
+
+class Reason(models.TextChoices):
+    """Why a user reports a message (CONTRACT 10)."""
+
+    SPAM = "spam", "Spam"
+    HARASSMENT = "harassment", "Harassment"
+    INAPPROPRIATE = "inappropriate", "Inappropriate"
+    OTHER = "other", "Other"
+
+
+class ReportBase(models.Model):
+    """A user's report of a message (CONTRACT 10). Open until a moderator
+    resolves it: "actioned" (the message was hidden) or "dismissed"; a resolved
+    report keeps who resolved it, when and why. One open report per reporter
+    and message (a partial unique index, so that racing repeats make one)."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ACTIONED = "actioned", "Actioned"
+        DISMISSED = "dismissed", "Dismissed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    reporter_id = models.CharField(max_length=255)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution_note = models.TextField(blank=True, help_text="The moderator's reason.")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.reporter_id}: {self.reason} ({self.state})"
+
+
+def report_constraints_and_indexes():
+    """(constraints, indexes) of a report model: one open report per reporter
+    and message; reports by state or namespace, newest first (the moderation
+    API's lists)."""
+    constraints = [
+        models.UniqueConstraint(
+            fields=["message", "reporter_id"],
+            condition=models.Q(state="open"),
+            name="%(app_label)s_%(class)s_one_open_uniq",
+        )
+    ]
+    indexes = [
+        models.Index(fields=["state", "-created_at"], name="%(app_label)s_%(class)s_state_idx"),
+        models.Index(fields=["namespace", "state", "-created_at"], name="%(app_label)s_%(class)s_ns_idx"),
+    ]
+    return constraints, indexes
+
+
+class ReportedMessageBase(models.Model):
+    """The review queue's item: one row per message that was ever reported,
+    kept up to date with its open reports by convoproject.moderation.reports,
+    so that the queue is an index walk (oldest open first) and not a GROUP BY
+    over every report."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ACTIONED = "actioned", "Confirmed"
+        DISMISSED = "dismissed", "Dismissed"
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.OPEN, help_text="Open while it has open reports."
+    )
+    open_reports = models.PositiveIntegerField(default=0, help_text="Distinct reporters with an open report.")
+    reasons = models.CharField(max_length=64, blank=True, help_text="The reasons of the open reports.")
+    first_reported_at = models.DateTimeField(null=True, blank=True, help_text="The oldest open report.")
+    last_reported_at = models.DateTimeField(null=True, blank=True, help_text="The newest open report.")
+    hidden_automatically = models.BooleanField(
+        default=False, help_text="Hidden by the namespace's report threshold, waiting for a moderator."
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
+def reported_message_indexes():
+    """The queue's orders: oldest open first, of all namespaces or of one."""
+    return [
+        models.Index(fields=["state", "first_reported_at"], name="%(app_label)s_queue_idx"),
+        models.Index(fields=["namespace", "state", "first_reported_at"], name="%(app_label)s_ns_queue_idx"),
+    ]

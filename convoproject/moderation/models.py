@@ -17,6 +17,9 @@ class ModerationEvent(models.Model):
         DELETE_CONVERSATION = "delete_conversation", "Delete a conversation"
         DELETE_CHAT = "delete_chat", "Delete a chat"
         REVOKE_KEY = "revoke_key", "Revoke an API key"
+        AUTO_HIDE = "auto_hide", "Hide a reported message automatically"
+        CONFIRM_REPORTS = "confirm_reports", "Confirm reports"
+        DISMISS_REPORTS = "dismiss_reports", "Dismiss reports"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")

@@ -37,7 +37,7 @@ class ReasonRequired(ValueError):
     pass
 
 
-def _reason(reason):
+def require_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ReasonRequired("A moderation action needs a reason.")
@@ -68,7 +68,7 @@ def record(
     )
 
 
-def _selection(messages):
+def selection(messages: models.QuerySet) -> tuple[Namespace | None, list[str]]:
     """(the namespace if there is just one, else None; up to MAX_LISTED_IDS + 1
     ids) of a message queryset, before it is changed: small queries, whatever
     its size."""
@@ -78,21 +78,41 @@ def _selection(messages):
     return namespace, ids
 
 
+def report_model_of(message_model: type[models.Model]) -> type[models.Model]:
+    """streams.Report or chats.Report: the reports of a message model's messages."""
+    return message_model._meta.get_field("reports").related_model
+
+
+def queue_model_of(message_model: type[models.Model]) -> type[models.Model]:
+    """streams.ReportedMessage or chats.ReportedMessage: the review queue's items."""
+    return message_model._meta.get_field("review").related_model
+
+
+def delete_reports_of(messages: models.QuerySet) -> None:
+    """Delete the reports and queue items of the messages of a queryset, which
+    are about to be deleted: two DELETEs with a subquery, whatever the size.
+    (Their foreign keys do not cascade: see streams.models.Report.)"""
+    ids = messages.order_by().values("pk")
+    report_model_of(messages.model).objects.filter(message__in=ids).delete()
+    queue_model_of(messages.model).objects.filter(message__in=ids).delete()
+
+
 def _change_messages(messages, *, actor, reason, action, target_type=None, target=None, details=None, **changes):
-    reason = _reason(reason)
+    reason = require_reason(reason)
     with transaction.atomic():
         # Their conversations or chats locked first: a message is appended
         # either before (and changed with the rest) or after, and the live
         # events of each are written in commit order (convoproject.live).
         publish.lock_parents(messages)
-        namespace, ids = _selection(messages)
+        namespace, ids = selection(messages)
         if action == Action.UNHIDE:
             publish.messages_restored(messages)
-        elif action in (Action.HIDE, Action.HIDE_AUTHOR):
+        elif action in (Action.HIDE, Action.HIDE_AUTHOR, Action.AUTO_HIDE):
             publish.messages_removed(messages)
         else:  # deleted: the visible ones disappear; the hidden ones were removed already
             publish.messages_removed(messages.filter(hidden=False))
         if action in (Action.DELETE, Action.DELETE_AUTHOR):
+            delete_reports_of(messages)
             count = messages.order_by().delete()[0]
         else:
             count = messages.order_by().update(**changes)
@@ -111,13 +131,21 @@ def _change_messages(messages, *, actor, reason, action, target_type=None, targe
 
 
 def _hiding(actor, reason):
-    return {"hidden": True, "hidden_at": timezone.now(), "hidden_by": actor, "hidden_reason": _reason(reason)}
+    return {"hidden": True, "hidden_at": timezone.now(), "hidden_by": actor, "hidden_reason": require_reason(reason)}
 
 
 def hide_messages(messages: models.QuerySet, *, actor: AbstractBaseUser | None, reason: str) -> ModerationEvent:
     """Hide the visible messages of a queryset: gone from every API read at once."""
     return _change_messages(
         messages.filter(hidden=False), actor=actor, reason=reason, action=Action.HIDE, **_hiding(actor, reason)
+    )
+
+
+def hide_messages_automatically(messages: models.QuerySet, *, reason: str) -> ModerationEvent:
+    """Hide the visible messages of a queryset because users reported them
+    (convoproject.moderation.reports: a namespace's threshold): no actor."""
+    return _change_messages(
+        messages.filter(hidden=False), actor=None, reason=reason, action=Action.AUTO_HIDE, **_hiding(None, reason)
     )
 
 
@@ -191,7 +219,7 @@ def delete_with_messages(
     parent: models.Model, *, actor: AbstractBaseUser | None, reason: str
 ) -> ModerationEvent | None:
     """Delete a conversation or chat and all its messages in one transaction."""
-    reason = _reason(reason)
+    reason = require_reason(reason)
     model = type(parent)
     with transaction.atomic():
         # Locked, so that no message is added between the count and the delete.
@@ -201,6 +229,7 @@ def delete_with_messages(
         pk, namespace, label = parent.pk, parent.namespace, str(parent)
         count = parent.messages.count()
         publish.parent_deleted(parent)
+        delete_reports_of(parent.messages.all())
         parent.delete()
         return record(
             actor=actor,
@@ -217,7 +246,7 @@ def delete_with_messages(
 def revoke_key(api_key: ApiKey, *, actor: AbstractBaseUser | None, reason: str) -> ModerationEvent:
     """Revoke an API key (refused from the next request on). actor may be None
     for an operator at the command line."""
-    reason = _reason(reason)
+    reason = require_reason(reason)
     with transaction.atomic():
         was_active = api_key.revoked_at is None
         revoke(api_key)

@@ -346,6 +346,10 @@ class RpcAutoSchema(AutoSchema):
                 schema["required"] = required
             else:
                 schema.pop("required", None)
+            # A rule across fields (RpcView runs `check_together`) states its schema beside it.
+            schema_together = getattr(serializer, "schema_together", None)
+            if schema_together is not None:
+                schema.update(schema_together())
         elif not schema.get("properties") and direction == "response":
             schema["additionalProperties"] = False
         if type(serializer) is ErrorEnvelope:

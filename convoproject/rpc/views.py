@@ -71,6 +71,10 @@ class RpcView(APIView):
         body = parse_body(self.raw_body)
         # Field by field, in declared order; the first failure raises its error.
         fields = {name: field.clean(body.get(name)) for name, field in self.request_fields()}
+        # A rule across fields (e.g. a description required by one reason), after them all.
+        check_together = getattr(self.request_serializer, "check_together", None)
+        if check_together is not None:
+            check_together(fields)
         if self.idempotency_key is None:
             return Response(self.call(self.namespace, **fields))
         answer = idempotency.once(

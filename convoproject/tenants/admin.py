@@ -9,7 +9,7 @@ from .models import ApiKey, Namespace
 
 @admin.register(Namespace)
 class NamespaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "auto_hide_threshold", "created_at"]
     search_fields = ["name"]
     filter_horizontal = ["members"]
 

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -13,6 +14,13 @@ class Namespace(models.Model):
         help_text="Users who may call the API from a browser session in this namespace.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    auto_hide_threshold = models.PositiveIntegerField(
+        null=True,
+        validators=[MinValueValidator(1)],
+        blank=True,
+        help_text="Hide a message at once when this many distinct users have open reports on it "
+        "(it stays in the review queue for a moderator to confirm or undo). Empty: off.",
+    )
 
     class Meta:
         ordering = ["name"]

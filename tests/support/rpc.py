@@ -14,9 +14,11 @@ ALL_RPCS = [
     "Streams/CreateMessage",
     "Streams/ListMessages",
     "Streams/RecentMessages",
+    "Streams/ReportMessage",
     "Chats/CreateChat",
     "Chats/CreateMessage",
     "Chats/ListMessages",
+    "Chats/ReportMessage",
 ]
 
 
@@ -59,6 +61,10 @@ class Rpc:
 
     def chat(self, user_ids):
         return self.ok("Chats/CreateChat", {"user_ids": user_ids})["chat"]
+
+    def report(self, service, message_id, reporter_id="rita", reason="spam", **fields):
+        body = {"message_id": message_id, "reporter_id": reporter_id, "reason": reason, **fields}
+        return self.ok(f"{service}/ReportMessage", body)["report"]
 
     def chat_message(self, chat_id, author_id, text="hi"):
         body = {"author_id": author_id, "chat_id": chat_id, "text": text}

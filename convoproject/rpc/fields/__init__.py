@@ -14,11 +14,12 @@ and `error_ids()`.
 from .base import RpcField, canonical_uuid, checked_string, is_blank, unwrap
 from .lists import MAX_IDS, IdList, RowIdList, UserIdList
 from .scalars import Limit, Timestamp, TimestampOut
-from .text import CLIENT_ID_MAX, ClientId, RowId, Text
+from .text import CLIENT_ID_MAX, Choice, ClientId, RowId, Text
 
 __all__ = [
     "CLIENT_ID_MAX",
     "MAX_IDS",
+    "Choice",
     "ClientId",
     "IdList",
     "Limit",

@@ -71,3 +71,32 @@ class RowId(RpcField):
             "A server-made id (a lowercase canonical UUID). Any other string is simply not found; "
             f"{BadRequest.id} if not a string or with a NUL character. {self.presence()}"
         )
+
+
+class Choice(RpcField):
+    """One of a fixed set of strings, exactly as listed; blank is missing.
+    `invalid` is the RpcError class of any other value."""
+
+    def __init__(self, *, choices, invalid, **kwargs):
+        self.choices, self.invalid = tuple(choices), invalid
+        self.errors = (BadRequest, invalid)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        if is_blank(value):
+            if self.missing:
+                raise MissingField(*self.missing)
+            return None
+        checked_string(value, self.field_name)
+        if value not in self.choices:
+            raise self.invalid(f"{self.field_name} must be one of {', '.join(self.choices)}")
+        return value
+
+    def value_schemas(self):
+        return [{"type": "string", "enum": list(self.choices)}]
+
+    def describe(self):
+        return (
+            f"One of {', '.join(f'`{choice}`' for choice in self.choices)}; {self.invalid.id} for any other "
+            f"string, {BadRequest.id} if not a string. {self.presence()}"
+        )
