@@ -643,6 +643,13 @@ def test_the_document_describes_the_moderation_api(client):
             ("POST", base + "{id}/unhide/"),
             ("POST", base + "clean-up-author/"),
         }
+    for base in ("/api/moderation/streams/reports/", "/api/moderation/chats/reports/"):
+        expected |= {
+            ("GET", base),
+            ("GET", base + "{id}/"),
+            ("POST", base + "{id}/confirm/"),
+            ("POST", base + "{id}/dismiss/"),
+        }
     assert set(operations) == expected
     security = [{"ModerationToken": []}, {"StaffSession": [], "StaffCsrfToken": []}]
     for (method, path), op in operations.items():
@@ -656,6 +663,8 @@ def test_the_document_describes_the_moderation_api(client):
                 }
         if "{id}" in path:
             assert "404" in op["responses"], path
+        if path.endswith(("/confirm/", "/dismiss/")):
+            assert "409" in op["responses"], path
         if method in ("POST", "DELETE"):
             body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             assert "reason" in document["components"]["schemas"][body.rsplit("/", 1)[1]]["required"], path

@@ -225,3 +225,41 @@ class ModerationEventFilterSet(django_filters.FilterSet):
         model = ModerationEvent
         form = WindowForm
         fields = []
+
+
+# ------------------------------------------------------------------ reports
+
+
+class ReportFilterSet(django_filters.FilterSet):
+    """The filters of a report model (streams.Report, chats.Report);
+    `report_filterset(model)` adds the choices of its state and reason."""
+
+    namespace = NamespaceFilter(help_text="The namespace's name.")
+    reporter_id = django_filters.CharFilter(help_text="The reporter's id, exactly.")
+    message = django_filters.UUIDFilter(field_name="message_id", help_text="The reported message's id.")
+    created_after = TimestampFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Reported at or after this time (RFC 3339)."
+    )
+    created_before = TimestampFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Reported before this time (RFC 3339)."
+    )
+
+    class Meta:
+        form = WindowForm
+        fields = []
+
+
+@functools.cache
+def report_filterset(report_model: type[models.Model]) -> type[ReportFilterSet]:
+    """The FilterSet class of a report model (made once per model)."""
+
+    def choices(name):
+        return report_model._meta.get_field(name).choices
+
+    attributes = {
+        "Meta": type("Meta", (ReportFilterSet.Meta,), {"model": report_model}),
+        "__module__": __name__,
+        "state": django_filters.ChoiceFilter(choices=choices("state"), help_text="open, actioned or dismissed."),
+        "reason": django_filters.ChoiceFilter(choices=choices("reason"), help_text="What the reporter said it is."),
+    }
+    return type(f"{report_model._meta.app_label.title()}ReportFilterSet", (ReportFilterSet,), attributes)

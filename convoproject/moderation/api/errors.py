@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf
 
-from convoproject.rpc.errors import BadRequest, Forbidden, NotFound, Unauthorized, as_rpc_error, envelope
+from convoproject.rpc.errors import BadRequest, Forbidden, NotFound, RpcError, Unauthorized, as_rpc_error, envelope
 
 AUTHENTICATE = 'Token realm="moderation"'
 
@@ -16,6 +16,12 @@ class NoCredentials(Unauthorized):
         "No credentials: send 'Authorization: Token <moderation token>' (manage.py create_moderation_token), "
         "or call from a logged-in staff session with Django's CSRF token in X-CSRFToken"
     )
+
+
+class NoOpenReports(RpcError):
+    """Confirm or dismiss of a report whose message has no open reports left."""
+
+    id, code, detail = "NO_OPEN_REPORTS", 409, "This report's message has no open reports"
 
 
 def described(detail, field=None) -> str:

@@ -14,7 +14,7 @@ from convoproject.rpc.fields import TimestampOut
 from convoproject.rpc.schema import error_component, error_response, header_name
 
 from .. import selection
-from .errors import NoCredentials
+from .errors import NoCredentials, NoOpenReports
 from .serializers import TimestampOrNull, TimestampText
 
 # The filters' types, for the document (the filters themselves know no DRF).
@@ -121,6 +121,8 @@ class ModerationAutoSchema(AutoSchema):
             ]
         if "{id}" in self.path:
             answers[404] = [(None, "no such row", EXAMPLES["not_found"])]
+        if self.path.endswith(("/confirm/", "/dismiss/")):
+            answers[409] = [(None, "the report's message has no open reports left", NoOpenReports())]
         return dict(sorted(answers.items()))
 
     def _get_response_bodies(self, direction="response"):
