@@ -282,10 +282,18 @@ def api_pages(log=print):
         result += api_message_pages(messages_path, log)
     if api_exists(reports_path):
         client = api_client()
+        small = Namespace.objects.filter(name__startswith="bench-").order_by("-pk").values_list("name", flat=True)
+        small = small.first() or "bench-1"
         result += [
             ("api: streams reports, first page", reports_path),
             (f"api: streams reports, page {API_DEEP_PAGES + 1}", follow(client, reports_path, API_DEEP_PAGES)),
             ("api: streams reports, open", reports_path + "?" + urlencode({"state": "open"})),
+            ("api: streams reports, namespace (the smallest)", reports_path + "?" + urlencode({"namespace": small})),
+            (
+                "api: streams reports, namespace (the smallest), open",
+                reports_path + "?" + urlencode({"namespace": small, "state": "open"}),
+            ),
+            ("api: streams reports, reason=harassment", reports_path + "?" + urlencode({"reason": "harassment"})),
         ]
     else:
         result.append(skipped("api: streams reports", f"no {reports_path} in this code"))
