@@ -239,10 +239,14 @@ def test_the_moderators_group_is_made_by_a_migration_with_view_and_moderate_only
         "chats.moderate_message",
         "chats.view_chat",
         "chats.view_message",
+        "chats.view_report",
+        "chats.view_reportedmessage",
         "moderation.view_moderationevent",
         "streams.moderate_message",
         "streams.view_conversation",
         "streams.view_message",
+        "streams.view_report",
+        "streams.view_reportedmessage",
         "tenants.view_namespace",
     ]
 
@@ -287,7 +291,18 @@ def test_the_admin_index_of_a_moderator_lists_everything_but_api_keys(world, as_
         app_list = client.get(reverse("admin:index")).context["app_list"]
         return sorted(m["object_name"] for app in app_list for m in app["models"])
 
-    assert models(as_mod) == ["Chat", "Conversation", "Message", "Message", "ModerationEvent", "Namespace"]
+    assert models(as_mod) == [
+        "Chat",
+        "Conversation",
+        "Message",
+        "Message",
+        "ModerationEvent",
+        "Namespace",
+        "Report",
+        "Report",
+        "ReportedMessage",
+        "ReportedMessage",
+    ]
     assert models(as_root) == [
         # django-axes: login attempts, lockouts and the login log
         "AccessAttempt",
@@ -302,6 +317,10 @@ def test_the_admin_index_of_a_moderator_lists_everything_but_api_keys(world, as_
         "ModerationEvent",
         "ModerationToken",  # the moderation API's tokens (superusers only)
         "Namespace",
+        "Report",
+        "Report",
+        "ReportedMessage",
+        "ReportedMessage",
         "User",
     ]
 
