@@ -240,3 +240,25 @@ def test_the_review_queue_reads_its_index_in_order(browser, query, index):
     assert index in plan and not sorts_every_row(plan), plan
     if "Incremental Sort" in plan:  # the default's ties of first_reported_at, by message id
         assert "Presorted Key: streams_reportedmessage.first_reported_at" in plan, plan
+
+
+# ---------------------------------------------------------------- a deep page: the offset on the index alone
+
+
+def test_a_deep_queue_page_skips_on_the_index_and_joins_only_its_rows(browser, monkeypatch):
+    if not admin.site.is_registered(StreamReportedMessage):
+        pytest.skip("no review queue admin in this code")
+    make(30)
+    monkeypatch.setattr(admin.site.get_model_admin(StreamReportedMessage), "list_per_page", 7)
+    expected = list(
+        StreamReportedMessage.objects.filter(state="open").order_by("first_reported_at", "pk").values_list("pk")
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = browser.get(QUEUE + "?p=3")
+    assert [(item.pk,) for item in response.context["cl"].result_list] == expected[14:21]
+    page = [q["sql"] for q in queries.captured_queries if 'JOIN "streams_message"' in q["sql"]]
+    assert len(page) == 1 and "IN (SELECT" in page[0] and "OFFSET 14" in page[0], page
+    # The first page is a plain LIMIT.
+    with CaptureQueriesContext(connection) as queries:
+        browser.get(QUEUE)
+    assert not [q for q in queries.captured_queries if "OFFSET" in q["sql"]]
