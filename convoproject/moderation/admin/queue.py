@@ -44,14 +44,13 @@ class ReviewQueueAdmin(ApiDataAdmin):
         "namespace",
         "open_reports",
         "reason_list",
-        "first_reported_at",
-        "last_reported_at",
+        "first_reported",
+        "last_reported",
         "hidden_state",
-        "review_state",
     ]
     list_display_links = ["message_excerpt"]
     list_filter = [QueueStateFilter, "namespace", ReasonFilter, "first_reported_at"]
-    sortable_by = ["open_reports", "first_reported_at", "last_reported_at"]
+    sortable_by = ["open_reports", "first_reported", "last_reported"]
     list_per_page = 50
     paginator = CappedCountPaginator
     show_full_result_count = False
@@ -98,6 +97,11 @@ class ReviewQueueAdmin(ApiDataAdmin):
             return [F("reviewed_at").desc(nulls_first=True), "first_reported_at", "pk"]
         return ["-reviewed_at", "pk"]
 
+    def get_list_display(self, request):
+        """Resolved items also say who resolved them and when."""
+        shown = list(super().get_list_display(request))
+        return shown if state_of(request) == OPEN else [*shown, "review_state"]
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
@@ -128,6 +132,18 @@ class ReviewQueueAdmin(ApiDataAdmin):
         url = reverse(admin_urlname(parent._meta, "change"), args=[parent.pk])
         return format_html('<a href="{}">{}</a>', url, excerpt(str(parent), 40))
 
+    @admin.display(description="reporters", ordering="open_reports")
+    def open_reports(self, item) -> int:
+        return item.open_reports
+
+    @admin.display(description="first reported", ordering="first_reported_at")
+    def first_reported(self, item) -> str:
+        return short_time(item.first_reported_at)
+
+    @admin.display(description="last reported", ordering="last_reported_at")
+    def last_reported(self, item) -> str:
+        return short_time(item.last_reported_at)
+
     @admin.display(description="reasons")
     def reason_list(self, item) -> str:
         labels = dict(self.reason_choices)
@@ -149,8 +165,7 @@ class ReviewQueueAdmin(ApiDataAdmin):
         if item.state == OPEN:
             return "Open"
         by = item.reviewed_by.get_username() if item.reviewed_by else "someone"
-        when = item.reviewed_at.strftime("%Y-%m-%d %H:%M") if item.reviewed_at else "?"
-        return f"{item.get_state_display()} by {by} at {when}"
+        return f"{item.get_state_display()} by {by} at {short_time(item.reviewed_at)}"
 
     # ------------------------------------------------------------ an item's page
 
@@ -328,10 +343,14 @@ class ReviewQueueAdmin(ApiDataAdmin):
         )
 
 
+def short_time(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
 def resolution(report) -> str:
     """Who resolved a report, when, and their note; "—" while it is open."""
     if report.resolved_at is None:
         return "—"
     by = report.resolved_by.get_username() if report.resolved_by else "someone"
     note = f": {report.resolution_note}" if report.resolution_note else ""
-    return f"{by} at {report.resolved_at.strftime('%Y-%m-%d %H:%M')}{note}"
+    return f"{by} at {short_time(report.resolved_at)}{note}"
