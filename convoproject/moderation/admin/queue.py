@@ -25,7 +25,7 @@ from .base import ApiDataAdmin
 from .forms import ReasonForm
 from .pages import action_carry, action_page
 from .paginator import CappedCountPaginator
-from .queue_filters import ALL, OPEN, QueueStateFilter, ReasonFilter, state_of
+from .queue_filters import OPEN, QueueStateFilter, ReasonFilter, state_of
 from .text import excerpt, parse_uuid
 
 REPORTS_ON_PAGE = 200  # an item's page lists its newest reports up to this many
@@ -88,14 +88,13 @@ class ReviewQueueAdmin(ApiDataAdmin):
         return super().get_queryset(request).select_related(*related)
 
     def get_ordering(self, request):
-        """Oldest open first (the queue's index); resolved ones newest
-        reviewed first (their first_reported_at is cleared)."""
-        state = state_of(request)
-        if state == OPEN:
+        """Open: oldest first (the (state, first_reported_at) indexes).
+        Otherwise latest reviewed first, never reviewed before them (the
+        reviewed_at index, whose DESC order puts NULLs first on PostgreSQL):
+        a resolved item's first_reported_at is cleared."""
+        if state_of(request) == OPEN:
             return ["first_reported_at", "pk"]
-        if state == ALL:
-            return [F("reviewed_at").desc(nulls_first=True), "first_reported_at", "pk"]
-        return ["-reviewed_at", "pk"]
+        return [F("reviewed_at").desc(nulls_first=True), "-pk"]
 
     def get_list_display(self, request):
         """Resolved items also say who resolved them and when."""
