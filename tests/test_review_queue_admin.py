@@ -428,6 +428,22 @@ def test_the_queue_runs_a_fixed_number_of_queries(db, superuser, moderator, asse
 
 
 @pytest.mark.parametrize("total", [5, 50])
+def test_an_items_page_runs_a_fixed_number_of_queries(db, superuser, moderator, assert_queries, total):
+    """The session, the user, the item (with its message, conversation,
+    namespace and reviewer), its reports (with who resolved them)."""
+    message = add(conversation(ns("micro")), 1, author="spammer")[0]
+    for i in range(total):
+        report(message, f"user-{i}", "other", f"reason {i}")
+    path = reverse("admin:streams_reportedmessage_change", args=[message.pk])
+    for user, expected in [(superuser, 4), (moderator, 4 + MODERATOR_EXTRA_QUERIES)]:
+        browser = logged_in(user)
+        assert browser.get(path).status_code == 200  # warm-up
+        with assert_queries(expected):
+            response = browser.get(path)
+        assert html(response).count("<td>reason ") == total
+
+
+@pytest.mark.parametrize("total", [5, 50])
 def test_the_reports_list_runs_a_fixed_number_of_queries(db, moderator, assert_queries, total):
     _reported(total)
     browser = logged_in(moderator)

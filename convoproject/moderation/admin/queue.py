@@ -221,15 +221,15 @@ class ReviewQueueAdmin(ApiDataAdmin):
             REPORTS_ON_PAGE,
         )
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        item = self.get_object(request, object_id)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The item's buttons: each leads to its confirmation page."""
         links = []
-        if item is not None and self.has_moderate_permission(request):
-            if item.state == OPEN:
-                links += [(self.url_of("confirm", item.pk), "Confirm…"), (self.url_of("dismiss", item.pk), "Dismiss…")]
-            links.append((self.url_of("clean_up_author", item.pk), f"Clean up author {item.message.author_id}…"))
-        extra_context = {**(extra_context or {}), "moderation_links": links}
-        return super().change_view(request, object_id, form_url, extra_context)
+        if obj is not None and self.has_moderate_permission(request):
+            if obj.state == OPEN:
+                links += [(self.url_of("confirm", obj.pk), "Confirm…"), (self.url_of("dismiss", obj.pk), "Dismiss…")]
+            links.append((self.url_of("clean_up_author", obj.pk), f"Clean up author {obj.message.author_id}…"))
+        context["moderation_links"] = links
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # ------------------------------------------------------------ urls
 
