@@ -6,8 +6,9 @@ moderation log records it and the live events go out.
 
 Built for 100,000 reports: the open queue is a walk of the (state,
 first_reported_at) index, or (namespace, state, first_reported_at) with the
-namespace filter; its rows come with their message, conversation or chat,
-namespace and reviewer in the same query; no full count, no facet counts."""
+namespace filter; resolved items, of the (reviewed_at DESC, message DESC)
+index. Its rows come with their message, conversation or chat, namespace
+and reviewer in the same query; no full count, no facet counts."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
@@ -44,9 +45,9 @@ class ReviewQueueAdmin(ApiDataAdmin):
         "namespace",
         "open_reports",
         "reason_list",
+        "hidden_state",
         "first_reported",
         "last_reported",
-        "hidden_state",
     ]
     list_display_links = ["message_excerpt"]
     list_filter = [QueueStateFilter, "namespace", ReasonFilter, "first_reported_at"]
@@ -101,14 +102,10 @@ class ReviewQueueAdmin(ApiDataAdmin):
         shown = list(super().get_list_display(request))
         return shown if state_of(request) == OPEN else [*shown, "review_state"]
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        message_id = parse_uuid(term)
-        if message_id is not None:
-            return queryset.filter(pk=message_id), False
-        return queryset.filter(message__author_id=term), False
+    def search_text(self, queryset, term):
+        # An exact message id is the item's pk (ApiDataAdmin.get_search_results);
+        # anything else an exact author id (the messages' author index).
+        return queryset.filter(message__author_id=term)
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"title": "Review queue", **(extra_context or {})})
@@ -322,14 +319,18 @@ class ReviewQueueAdmin(ApiDataAdmin):
 
     def _resolve_page(self, request, form, items, count, *, confirm, carry, cancel=None):
         verb = "Confirm" if confirm else "Dismiss"
-        what = "They are hidden" if confirm else "They stay (or become again, if the threshold hid them) visible"
+        what = (
+            "The messages are hidden and their open reports marked confirmed."
+            if confirm
+            else "Their open reports are marked dismissed; the messages stay visible (one the namespace's report "
+            "threshold hid is shown again)."
+        )
         shown = f"{count:,}" if count < CappedCountPaginator.CAP else f"{count:,} or more"
         return action_page(
             request,
             self,
             title=f"{verb} reports",
-            summary=f"{verb} the open reports of {shown} reported message(s)? {what}; their reports are marked "
-            f"{'confirmed' if confirm else 'dismissed'}.",
+            summary=f"{verb} the open reports of {shown} reported message(s)? {what}",
             items=[
                 f"{i.message.author_id}: {excerpt(i.message.text)} ({i.open_reports} reporter(s): "
                 f"{self.reason_list(i)})"
