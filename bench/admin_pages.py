@@ -33,7 +33,7 @@ from chats.models import Chat
 from chats.models import Message as ChatMessage
 from convoproject.moderation.admin import CappedCountPaginator
 from convoproject.moderation.models import ModerationEvent
-from streams.models import Conversation, Report, ReportedMessage
+from streams.models import Conversation
 from streams.models import Message as StreamMessage
 
 BENCH_USER = "bench-admin"
@@ -160,7 +160,6 @@ def pages(log=print):
         ("streams: largest conversation's delete page", admin_url(Conversation, "delete", conversation.pk)),
         ("streams: conversation list", admin_url(Conversation)),
         ("moderation log", admin_url(ModerationEvent)),
-        *queue_pages(namespace_id),
     ]
     found = largest_parent(ChatMessage)
     if found is not None:
@@ -174,25 +173,6 @@ def pages(log=print):
             ("chats: largest chat's delete page", admin_url(Chat, "delete", chat.pk)),
             ("chats: chat list", admin_url(Chat)),
         ]
-    return result
-
-
-def queue_pages(namespace_id):
-    """[(label, url)] of the review queue's pages (Streams): the open queue,
-    filtered, the resolved items, an item's page (the oldest open one, if
-    any), and the reports list."""
-    q = ReportedMessage
-    result = [
-        ("streams: review queue", admin_url(q)),
-        ("streams: review queue, namespace", admin_url(q, namespace__id__exact=namespace_id)),
-        ("streams: review queue, reason spam", admin_url(q, reason="spam")),
-        ("streams: review queue, confirmed", admin_url(q, state="actioned")),
-        ("streams: review queue, all", admin_url(q, state="all")),
-        ("streams: reports", admin_url(Report)),
-    ]
-    oldest = q.objects.filter(state="open").order_by("first_reported_at").values_list("pk", flat=True).first()
-    if oldest is not None:
-        result.append(("streams: oldest open item's page", admin_url(q, "change", oldest)))
     return result
 
 
