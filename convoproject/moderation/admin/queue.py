@@ -6,8 +6,9 @@ moderation log records it and the live events go out.
 
 Built for 100,000 reports: the open queue is a walk of the (state,
 first_reported_at) index, or (namespace, state, first_reported_at) with the
-namespace filter; its rows come with their message, conversation or chat,
-namespace and reviewer in the same query; no full count, no facet counts."""
+namespace filter; resolved items, of the (reviewed_at DESC, message DESC)
+index. Its rows come with their message, conversation or chat, namespace
+and reviewer in the same query; no full count, no facet counts."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
@@ -25,7 +26,7 @@ from .base import ApiDataAdmin
 from .forms import ReasonForm
 from .pages import action_carry, action_page
 from .paginator import CappedCountPaginator
-from .queue_filters import ALL, OPEN, QueueStateFilter, ReasonFilter, state_of
+from .queue_filters import OPEN, QueueStateFilter, ReasonFilter, state_of
 from .text import excerpt, parse_uuid
 
 REPORTS_ON_PAGE = 200  # an item's page lists its newest reports up to this many
@@ -44,14 +45,13 @@ class ReviewQueueAdmin(ApiDataAdmin):
         "namespace",
         "open_reports",
         "reason_list",
-        "first_reported_at",
-        "last_reported_at",
         "hidden_state",
-        "review_state",
+        "first_reported",
+        "last_reported",
     ]
     list_display_links = ["message_excerpt"]
     list_filter = [QueueStateFilter, "namespace", ReasonFilter, "first_reported_at"]
-    sortable_by = ["open_reports", "first_reported_at", "last_reported_at"]
+    sortable_by = ["open_reports", "first_reported", "last_reported"]
     list_per_page = 50
     paginator = CappedCountPaginator
     show_full_result_count = False
@@ -89,23 +89,23 @@ class ReviewQueueAdmin(ApiDataAdmin):
         return super().get_queryset(request).select_related(*related)
 
     def get_ordering(self, request):
-        """Oldest open first (the queue's index); resolved ones newest
-        reviewed first (their first_reported_at is cleared)."""
-        state = state_of(request)
-        if state == OPEN:
+        """Open: oldest first (the (state, first_reported_at) indexes).
+        Otherwise latest reviewed first, never reviewed before them (the
+        reviewed_at index, whose DESC order puts NULLs first on PostgreSQL):
+        a resolved item's first_reported_at is cleared."""
+        if state_of(request) == OPEN:
             return ["first_reported_at", "pk"]
-        if state == ALL:
-            return [F("reviewed_at").desc(nulls_first=True), "first_reported_at", "pk"]
-        return ["-reviewed_at", "pk"]
+        return [F("reviewed_at").desc(nulls_first=True), "-pk"]
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        message_id = parse_uuid(term)
-        if message_id is not None:
-            return queryset.filter(pk=message_id), False
-        return queryset.filter(message__author_id=term), False
+    def get_list_display(self, request):
+        """Resolved items also say who resolved them and when."""
+        shown = list(super().get_list_display(request))
+        return shown if state_of(request) == OPEN else [*shown, "review_state"]
+
+    def search_text(self, queryset, term):
+        # An exact message id is the item's pk (ApiDataAdmin.get_search_results);
+        # anything else an exact author id (the messages' author index).
+        return queryset.filter(message__author_id=term)
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"title": "Review queue", **(extra_context or {})})
@@ -128,6 +128,18 @@ class ReviewQueueAdmin(ApiDataAdmin):
         url = reverse(admin_urlname(parent._meta, "change"), args=[parent.pk])
         return format_html('<a href="{}">{}</a>', url, excerpt(str(parent), 40))
 
+    @admin.display(description="reporters", ordering="open_reports")
+    def open_reports(self, item) -> int:
+        return item.open_reports
+
+    @admin.display(description="first reported", ordering="first_reported_at")
+    def first_reported(self, item) -> str:
+        return short_time(item.first_reported_at)
+
+    @admin.display(description="last reported", ordering="last_reported_at")
+    def last_reported(self, item) -> str:
+        return short_time(item.last_reported_at)
+
     @admin.display(description="reasons")
     def reason_list(self, item) -> str:
         labels = dict(self.reason_choices)
@@ -149,8 +161,7 @@ class ReviewQueueAdmin(ApiDataAdmin):
         if item.state == OPEN:
             return "Open"
         by = item.reviewed_by.get_username() if item.reviewed_by else "someone"
-        when = item.reviewed_at.strftime("%Y-%m-%d %H:%M") if item.reviewed_at else "?"
-        return f"{item.get_state_display()} by {by} at {when}"
+        return f"{item.get_state_display()} by {by} at {short_time(item.reviewed_at)}"
 
     # ------------------------------------------------------------ an item's page
 
@@ -207,15 +218,15 @@ class ReviewQueueAdmin(ApiDataAdmin):
             REPORTS_ON_PAGE,
         )
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        item = self.get_object(request, object_id)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The item's buttons: each leads to its confirmation page."""
         links = []
-        if item is not None and self.has_moderate_permission(request):
-            if item.state == OPEN:
-                links += [(self.url_of("confirm", item.pk), "Confirm…"), (self.url_of("dismiss", item.pk), "Dismiss…")]
-            links.append((self.url_of("clean_up_author", item.pk), f"Clean up author {item.message.author_id}…"))
-        extra_context = {**(extra_context or {}), "moderation_links": links}
-        return super().change_view(request, object_id, form_url, extra_context)
+        if obj is not None and self.has_moderate_permission(request):
+            if obj.state == OPEN:
+                links += [(self.url_of("confirm", obj.pk), "Confirm…"), (self.url_of("dismiss", obj.pk), "Dismiss…")]
+            links.append((self.url_of("clean_up_author", obj.pk), f"Clean up author {obj.message.author_id}…"))
+        context["moderation_links"] = links
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # ------------------------------------------------------------ urls
 
@@ -308,14 +319,18 @@ class ReviewQueueAdmin(ApiDataAdmin):
 
     def _resolve_page(self, request, form, items, count, *, confirm, carry, cancel=None):
         verb = "Confirm" if confirm else "Dismiss"
-        what = "They are hidden" if confirm else "They stay (or become again, if the threshold hid them) visible"
+        what = (
+            "The messages are hidden and their open reports marked confirmed."
+            if confirm
+            else "Their open reports are marked dismissed; the messages stay visible (one the namespace's report "
+            "threshold hid is shown again)."
+        )
         shown = f"{count:,}" if count < CappedCountPaginator.CAP else f"{count:,} or more"
         return action_page(
             request,
             self,
             title=f"{verb} reports",
-            summary=f"{verb} the open reports of {shown} reported message(s)? {what}; their reports are marked "
-            f"{'confirmed' if confirm else 'dismissed'}.",
+            summary=f"{verb} the open reports of {shown} reported message(s)? {what}",
             items=[
                 f"{i.message.author_id}: {excerpt(i.message.text)} ({i.open_reports} reporter(s): "
                 f"{self.reason_list(i)})"
@@ -328,10 +343,14 @@ class ReviewQueueAdmin(ApiDataAdmin):
         )
 
 
+def short_time(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
 def resolution(report) -> str:
     """Who resolved a report, when, and their note; "—" while it is open."""
     if report.resolved_at is None:
         return "—"
     by = report.resolved_by.get_username() if report.resolved_by else "someone"
     note = f": {report.resolution_note}" if report.resolution_note else ""
-    return f"{by} at {report.resolved_at.strftime('%Y-%m-%d %H:%M')}{note}"
+    return f"{by} at {short_time(report.resolved_at)}{note}"
