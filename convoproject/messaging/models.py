@@ -150,11 +150,8 @@ class ReportedMessageBase(models.Model):
 
 
 def reported_message_indexes():
-    """The queue's orders: oldest open first, of all namespaces or of one;
-    and the resolved items, latest reviewed first (admin's review queue with
-    its state filter on confirmed, dismissed or all)."""
+    """The queue's orders: oldest open first, of all namespaces or of one."""
     return [
         models.Index(fields=["state", "first_reported_at"], name="%(app_label)s_queue_idx"),
         models.Index(fields=["namespace", "state", "first_reported_at"], name="%(app_label)s_ns_queue_idx"),
-        models.Index(fields=["-reviewed_at", "-message"], name="%(app_label)s_reviewed_idx"),
     ]
