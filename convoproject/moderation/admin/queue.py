@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
 from .. import reports
@@ -121,7 +122,8 @@ class ReviewQueueAdmin(ApiDataAdmin):
     @admin.display(description="author")
     def author(self, item) -> str:
         message = item.message
-        url = self.message_admin.changelist_url(author_id=message.author_id, namespace__id__exact=item.namespace_id)
+        query = urlencode({"author_id": message.author_id, "namespace__id__exact": item.namespace_id})
+        url = reverse(admin_urlname(self.message_model._meta, "changelist")) + "?" + query
         return format_html('<a href="{}" title="All messages of this author">{}</a>', url, message.author_id)
 
     @admin.display(description="in")
@@ -190,7 +192,7 @@ class ReviewQueueAdmin(ApiDataAdmin):
         return format_html(
             '<div class="reported-message">{}</div><p><a href="{}">The message in its admin →</a></p>',
             item.message.text,
-            self.message_admin.url_of("change", item.pk),
+            reverse(admin_urlname(self.message_model._meta, "change"), args=[item.pk]),
         )
 
     @admin.display(description="reports")
