@@ -239,10 +239,14 @@ def test_the_moderators_group_is_made_by_a_migration_with_view_and_moderate_only
         "chats.moderate_message",
         "chats.view_chat",
         "chats.view_message",
+        "chats.view_report",  # the review queue (moderation migration 0003_report_actions)
+        "chats.view_reportedmessage",
         "moderation.view_moderationevent",
         "streams.moderate_message",
         "streams.view_conversation",
         "streams.view_message",
+        "streams.view_report",
+        "streams.view_reportedmessage",
         "tenants.view_namespace",
     ]
 
@@ -300,6 +304,7 @@ def test_the_admin_index_of_a_moderator_lists_everything_but_api_keys(world, as_
         "Message",
         "Message",
         "ModerationEvent",
+        "ModerationToken",  # the moderation API's tokens (superusers only)
         "Namespace",
         "User",
     ]

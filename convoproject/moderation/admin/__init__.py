@@ -18,12 +18,14 @@ from .message_admin import MessageModerationAdmin
 from .pages import action_carry, action_page
 from .paginator import CappedCountPaginator
 from .text import excerpt
+from .tokens import ModerationTokenAdmin
 from .with_messages import WithMessagesAdmin
 
 __all__ = [
     "CappedCountPaginator",
     "MessageModerationAdmin",
     "ModerationEventAdmin",
+    "ModerationTokenAdmin",
     "ReasonForm",
     "WithMessagesAdmin",
     "action_carry",
