@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # FilterSets: the moderation API's filters and the one selection of
+    # messages its clean-up, admin's and the shell's share (convoproject.moderation.selection).
+    "django_filters",
     # The OpenAPI document (/api/schema/) and Swagger UI (/api/docs/), whose
     # JS and CSS the sidecar serves from here: the docs work offline.
     "drf_spectacular",
@@ -287,18 +290,26 @@ SPECTACULAR_SETTINGS = {
         "Every RPC is `POST /protobuf/{Service}/{Method}` with a JSON object body, parsed as JSON whatever "
         "the Content-Type; unknown fields are ignored and `null` means absent. Every answer is JSON: 200 "
         "with the response object, or an error envelope `{id, code, detail, status}` whose `code` is the "
-        "HTTP status. Another method on an RPC path is 405 (`Allow: POST`), an unknown RPC 404."
+        "HTTP status. Another method on an RPC path is 405 (`Allow: POST`), an unknown RPC 404.\n\n"
+        "The moderation API (`/api/moderation/`, tag Moderation) is REST, for staff users only: "
+        "`Authorization: Token <moderation token>` (`manage.py create_moderation_token USERNAME`) or a "
+        "logged-in session with the CSRF token; API keys do not grant it. Its errors are the same envelope."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "PREPROCESSING_HOOKS": ["convoproject.rpc.schema.only_rpc_paths"],
+    "PREPROCESSING_HOOKS": ["convoproject.rpc.schema.only_api_paths"],
     "POSTPROCESSING_HOOKS": [],  # keep the error codes' one-value enums inline
     "SORT_OPERATIONS": False,  # the contract's order
     "TAGS": [
         {"name": "Streams", "description": "Conversations grouped by a group_id, each with a topic and messages."},
         {"name": "Chats", "description": "One chat per set of users, found again for the same set."},
+        {
+            "name": "Moderation",
+            "description": "Both services' messages and the moderation log, for moderation tools and bots "
+            "(staff only); every change is recorded in the moderation log, as from admin.",
+        },
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

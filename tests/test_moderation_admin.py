@@ -315,6 +315,7 @@ def test_the_admin_index_of_a_moderator_lists_everything_but_api_keys(world, as_
         "Message",
         "Message",
         "ModerationEvent",
+        "ModerationToken",  # the moderation API's tokens (superusers only)
         "Namespace",
         "Report",
         "Report",

@@ -39,3 +39,26 @@ class ModerationEvent(models.Model):
 
     def __str__(self):
         return f"{self.actor_name} {self.get_action_display().lower()} ({self.count}): {self.target}"
+
+
+class ModerationToken(models.Model):
+    """A token of the moderation API (convoproject.moderation.api), for one
+    staff user: what it may do is what the user may do. As with API keys
+    (tenants.ApiKey), only its SHA-256 digest and a prefix are kept; it is
+    shown once, when made (`manage.py create_moderation_token USERNAME`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderation_tokens")
+    prefix = models.CharField(max_length=16, help_text="The first characters of the token, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.user})"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None

@@ -26,6 +26,7 @@ from convoproject.tenants.keys import revoke
 from convoproject.tenants.models import ApiKey, Namespace
 
 from .models import ModerationEvent
+from .selection import author_selection, selected
 
 Action = ModerationEvent.Action
 # An event lists the ids it touched up to this many; its count is always exact.
@@ -174,13 +175,11 @@ def author_messages(
     since: datetime.datetime | None = None,
     until: datetime.datetime | None = None,
 ) -> models.QuerySet:
-    """One author's messages in one namespace, optionally sent in [since, until)."""
-    messages = message_model.objects.filter(namespace=namespace, author_id=author_id)
-    if since is not None:
-        messages = messages.filter(sent_at__gte=since)
-    if until is not None:
-        messages = messages.filter(sent_at__lt=until)
-    return messages
+    """One author's messages in one namespace, optionally sent in [since, until):
+    the selection every clean-up makes (convoproject.moderation.selection).
+    InvalidSelection (a ValueError) if since is not before until."""
+    data = {"namespace": namespace, "author_id": author_id, "sent_after": since, "sent_before": until}
+    return selected(author_selection(message_model, data))
 
 
 def clean_up_author(

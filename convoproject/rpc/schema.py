@@ -39,10 +39,14 @@ def header_name(meta_key):
     return name.replace("Csrftoken", "CSRFToken")
 
 
-def only_rpc_paths(endpoints, **kwargs):
-    """PREPROCESSING_HOOKS: the document describes the RPCs and nothing else
-    (not the admin, the web pages or the schema views themselves)."""
-    return [endpoint for endpoint in endpoints if endpoint[0].startswith(RPC_PREFIX)]
+# The moderation REST API (convoproject.moderation.api), documented by its own AutoSchema.
+MODERATION_PREFIX = "/api/moderation/"
+
+
+def only_api_paths(endpoints, **kwargs):
+    """PREPROCESSING_HOOKS: the document describes the RPCs and the moderation
+    API, nothing else (not the admin, the web pages or the schema views themselves)."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith((RPC_PREFIX, MODERATION_PREFIX))]
 
 
 # ------------------------------------------------------------------ fields
@@ -181,6 +185,32 @@ RESPONSE_HEADERS = {
 }
 
 
+def error_component(auto_schema, code):
+    """Error{code}: the envelope with that code and its reason phrase (one
+    component per status, shared by every operation of the document)."""
+    envelope = auto_schema.resolve_serializer(ErrorEnvelope, "response").ref
+    component = ResolvedComponent(
+        name=f"Error{code}",
+        type=ResolvedComponent.SCHEMA,
+        object=f"Error{code}",
+        schema={
+            "description": f"The error envelope of a {code} answer.",
+            "allOf": [
+                envelope,
+                {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "integer", "enum": [code]},
+                        "status": {"type": "string", "enum": [HTTPStatus(code).phrase]},
+                    },
+                },
+            ],
+        },
+    )
+    auto_schema.registry.register_on_missing(component)
+    return component
+
+
 # ------------------------------------------------------------------ operations
 
 
@@ -300,32 +330,8 @@ class RpcAutoSchema(AutoSchema):
         if links:
             responses["200"]["links"] = links
         for code, answers in error_answers(self.view).items():
-            responses[str(code)] = error_response(code, answers, self._error_component(code).ref)
+            responses[str(code)] = error_response(code, answers, error_component(self, code).ref)
         return responses
-
-    def _error_component(self, code):
-        """Error{code}: the envelope with that code and its reason phrase."""
-        envelope = self.resolve_serializer(ErrorEnvelope, "response").ref
-        component = ResolvedComponent(
-            name=f"Error{code}",
-            type=ResolvedComponent.SCHEMA,
-            object=f"Error{code}",
-            schema={
-                "description": f"The error envelope of a {code} answer.",
-                "allOf": [
-                    envelope,
-                    {
-                        "type": "object",
-                        "properties": {
-                            "code": {"type": "integer", "enum": [code]},
-                            "status": {"type": "string", "enum": [HTTPStatus(code).phrase]},
-                        },
-                    },
-                ],
-            },
-        )
-        self.registry.register_on_missing(component)
-        return component
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)

@@ -21,12 +21,14 @@ from .paginator import CappedCountPaginator
 from .queue import ReviewQueueAdmin
 from .report_admin import ReportListAdmin
 from .text import excerpt
+from .tokens import ModerationTokenAdmin
 from .with_messages import WithMessagesAdmin
 
 __all__ = [
     "CappedCountPaginator",
     "MessageModerationAdmin",
     "ModerationEventAdmin",
+    "ModerationTokenAdmin",
     "ReasonForm",
     "ReportListAdmin",
     "ReviewQueueAdmin",

@@ -34,9 +34,12 @@ class CleanUpAuthorForm(ReasonForm):
         if not may_delete:
             del self.fields["delete"]
 
-    def clean(self):
-        cleaned = super().clean()
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since >= until:
-            raise forms.ValidationError("'Since' must be before 'until'.")
-        return cleaned
+    # The window's own rule (since before until) is the selection's
+    # (convoproject.moderation.selection), checked by the admin view with it.
+    SELECTION_FIELDS = {"sent_after": "since", "sent_before": "until"}
+
+    def add_selection_errors(self, errors):
+        """The selection's errors, on this form's fields."""
+        for name, messages in errors.items():
+            for message in messages:
+                self.add_error(self.SELECTION_FIELDS.get(name), message)

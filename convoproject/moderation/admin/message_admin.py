@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from convoproject.tenants.models import Namespace
 
 from .. import services
+from ..selection import author_selection
 from .base import ApiDataAdmin
 from .filters import ModerationStateFilter
 from .forms import CleanUpAuthorForm, ReasonForm
@@ -244,22 +245,31 @@ class MessageModerationAdmin(ApiDataAdmin):
         may_delete = self.has_delete_permission(request)
         confirming = request.method == "POST" and "confirm" in request.POST
         form = CleanUpAuthorForm(request.POST if confirming else None, may_delete=may_delete)
+        # The author's messages, as the API's and the shell's clean-up select
+        # them: one FilterSet (convoproject.moderation.selection).
+        author = {"namespace": namespace, "author_id": author_id}
         if confirming and form.is_valid():
             data = form.cleaned_data
-            event = services.clean_up_author(
-                self.model,
-                namespace=namespace,
-                author_id=author_id,
-                actor=request.user,
-                reason=data["reason"],
-                since=data.get("since"),
-                until=data.get("until"),
-                delete=bool(data.get("delete")),
-            )
-            verb = "Deleted" if data.get("delete") else "Hid"
-            self.message_user(request, f"{verb} {event.count} message(s) of {author_id}.", messages.SUCCESS)
-            return HttpResponseRedirect(self.changelist_url(author_id=author_id, namespace__id__exact=namespace.pk))
-        messages_of_author = services.author_messages(self.model, namespace=namespace, author_id=author_id)
+            window = author_selection(self.model, {**author, "sent_after": data["since"], "sent_before": data["until"]})
+            if window.is_valid():
+                event = services.clean_up_author(
+                    self.model,
+                    namespace=namespace,
+                    author_id=author_id,
+                    actor=request.user,
+                    reason=data["reason"],
+                    since=data["since"],
+                    until=data["until"],
+                    delete=bool(data.get("delete")),
+                )
+                verb = "Deleted" if data.get("delete") else "Hid"
+                self.message_user(request, f"{verb} {event.count} message(s) of {author_id}.", messages.SUCCESS)
+                return HttpResponseRedirect(self.changelist_url(author_id=author_id, namespace__id__exact=namespace.pk))
+            form.add_selection_errors(window.errors)
+        everything = author_selection(self.model, author)
+        if not everything.is_valid():
+            raise Http404("No such author")
+        messages_of_author = everything.qs
         total = messages_of_author.count()
         visible = messages_of_author.filter(hidden=False).count()
         return action_page(
