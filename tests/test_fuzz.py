@@ -31,8 +31,12 @@ from hypothesis import strategies as st
 
 from chats.models import Chat
 from chats.models import Message as ChatMessage
+from chats.models import Report as ChatReport
+from chats.models import ReportedMessage as ChatQueueItem
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
+from streams.models import Report as StreamReport
+from streams.models import ReportedMessage as StreamQueueItem
 from tests.support.rpc import ALL_RPCS, ENVELOPE_KEYS, Rpc
 from tests.test_protocol import send
 
@@ -60,6 +64,10 @@ FIELDS = [
     "conversation_ids",
     "user_ids",
     "chat_id",
+    "message_id",
+    "reporter_id",
+    "reason",
+    "description",
 ]
 
 # Tokens that stand for the ids of real rows of namespace micro; replaced by
@@ -270,6 +278,13 @@ VALID = {
     "Chats/CreateChat": {"user_ids": ["alice", "bob"]},
     "Chats/CreateMessage": {"author_id": "$member", "chat_id": "$chat", "text": "hi"},
     "Chats/ListMessages": {"chat_id": "$chat", "sent_before": "$sent_at", "limit": 5},
+    "Streams/ReportMessage": {"message_id": "$message", "reporter_id": "$member", "reason": "spam"},
+    "Chats/ReportMessage": {
+        "message_id": "$chat_message",
+        "reporter_id": "$member",
+        "reason": "other",
+        "description": "d",
+    },
 }
 assert set(VALID) == set(ALL_RPCS)
 
@@ -335,6 +350,17 @@ def check_chat(c):
     check_timestamp(c["created_at"])
 
 
+def check_report(r):
+    assert isinstance(r, dict) and set(r) == {"id", "message_id", "reporter_id", "reason", "description", "created_at"}
+    check_id(r["id"])
+    check_id(r["message_id"])
+    check_client_id(r["reporter_id"])
+    assert r["reason"] in ("spam", "harassment", "inappropriate", "other"), r
+    assert isinstance(r["description"], str) and len(r["description"]) <= 1000, r
+    assert r["description"].strip() or r["reason"] != "other", r
+    check_timestamp(r["created_at"])
+
+
 def check_list(body, key, check, *args):
     assert set(body) == {key}, body
     assert isinstance(body[key], list), body
@@ -354,6 +380,8 @@ SHAPES = {
     "Chats/CreateChat": lambda b: set(b) == {"chat"} and check_chat(b["chat"]),
     "Chats/CreateMessage": lambda b: set(b) == {"message"} and check_message(b["message"], "chat_id"),
     "Chats/ListMessages": lambda b: check_list(b, "messages", check_message, "chat_id"),
+    "Streams/ReportMessage": lambda b: set(b) == {"report"} and check_report(b["report"]),
+    "Chats/ReportMessage": lambda b: set(b) == {"report"} and check_report(b["report"]),
 }
 assert set(SHAPES) == set(ALL_RPCS)
 
@@ -411,6 +439,15 @@ def check_database():
     for model, parent in ((StreamMessage, "conversation"), (ChatMessage, "chat")):
         duplicates = model.objects.values(parent, "sent_at").annotate(n=Count("id")).filter(n__gt=1)
         assert not duplicates.exists(), list(duplicates)
+    # Reports: one open report per reporter and message; the queue counts them.
+    for report_model, queue_model in ((StreamReport, StreamQueueItem), (ChatReport, ChatQueueItem)):
+        open_reports = report_model.objects.filter(state="open")
+        twice = open_reports.values("message", "reporter_id").annotate(n=Count("id")).filter(n__gt=1)
+        assert not twice.exists(), list(twice)
+        counted = dict(queue_model.objects.filter(open_reports__gt=0).values_list("message_id", "open_reports"))
+        assert counted == dict(open_reports.values("message").annotate(n=Count("id")).values_list("message", "n"))
+    for reporter_id, user_ids in ChatReport.objects.values_list("reporter_id", "message__chat__user_ids"):
+        assert reporter_id in user_ids, (reporter_id, user_ids)
 
 
 def fire(client, key, world, rpc, body, content_type):
@@ -499,6 +536,10 @@ NEAR_VALID = {
     "conversation_ids": st.lists(st.sampled_from(["$conversation", "x", ""]), max_size=3),
     "sent_before": st.sampled_from(["$sent_at", "2999-01-01T00:00:00Z", "bad"]),
     "limit": st.sampled_from([1, 2, "3", {"value": 4}, 0, 1001, None]),
+    "message_id": st.sampled_from(["$message", "$chat_message", str(uuid.UUID(int=0)), ""]),
+    "reporter_id": st.sampled_from(["alice", "bob", "carol", "$member", ""]),
+    "reason": st.sampled_from(["spam", "other", "harassment", "Spam", ""]),
+    "description": st.sampled_from(["", "why", "x" * 1001, None]),
 }
 near_valid_overrides = st.lists(
     st.sampled_from(sorted(NEAR_VALID)).flatmap(lambda k: NEAR_VALID[k].map(lambda v: (k, v))), max_size=2

@@ -103,7 +103,8 @@ def test_delete_conversation_interrupted_after_deleting_its_messages(api, error,
     body = {"id": parent["id"]}
     fail_at = 'DELETE FROM "streams_conversation"'
     written = interrupted(api, "Streams/DeleteConversation", body, fail_at, error, code, error_id)
-    assert written == ['INSERT INTO "LIVE_EVENT"', 'DELETE FROM "STREAMS_MESSAGE"']  # the live event first
+    # The live event first, the messages' reports and queue items before the messages.
+    assert written == ['INSERT INTO "LIVE_EVENT"', *reports_of("streams"), 'DELETE FROM "STREAMS_MESSAGE"']
     api.ok("Streams/DeleteConversation", body)
     assert not Conversation.objects.exists() and not StreamMessage.objects.exists()
 
@@ -185,26 +186,35 @@ def action(name, targets, writes, fail_at=EVENT, case=None, keywords=dict, **opt
     return pytest.param(act, fail_at, writes, id=f"{name}-{case}" if case else name)
 
 
+def reports_of(app):
+    """The DELETEs of a message delete's reports and review queue items, which come first."""
+    return [f'DELETE FROM "{app.upper()}_REPORT"', f'DELETE FROM "{app.upper()}_REPORTEDMESSAGE"']
+
+
 ACTIONS = [
     action("hide_messages", lambda: [StreamMessage.objects.all()], [EVENTS, 'UPDATE "STREAMS_MESSAGE"']),
-    action("delete_messages", lambda: [ChatMessage.objects.all()], [EVENTS, 'DELETE FROM "CHATS_MESSAGE"']),
+    action(
+        "delete_messages",
+        lambda: [ChatMessage.objects.all()],
+        [EVENTS, *reports_of("chats"), 'DELETE FROM "CHATS_MESSAGE"'],
+    ),
     action(
         "clean_up_author",
         lambda: [StreamMessage],
-        [EVENTS, 'DELETE FROM "STREAMS_MESSAGE"'],
+        [EVENTS, *reports_of("streams"), 'DELETE FROM "STREAMS_MESSAGE"'],
         keywords=lambda: {"namespace": ns(), "author_id": "spammer"},
         delete=True,
     ),
     action(
         "delete_with_messages",
         lambda: [Conversation.objects.get()],
-        [EVENTS, 'DELETE FROM "STREAMS_MESSAGE"', 'DELETE FROM "STREAMS_CONVERSATION"'],
+        [EVENTS, *reports_of("streams"), 'DELETE FROM "STREAMS_MESSAGE"', 'DELETE FROM "STREAMS_CONVERSATION"'],
         case="conversation",
     ),
     action(
         "delete_with_messages",
         lambda: [Chat.objects.get()],
-        [EVENTS, 'DELETE FROM "CHATS_MESSAGE"'],
+        [EVENTS, *reports_of("chats"), 'DELETE FROM "CHATS_MESSAGE"'],
         fail_at='DELETE FROM "chats_chat"',
         case="chat",
     ),

@@ -491,7 +491,7 @@ def test_a_change_writes_one_event_in_its_transaction(api, assert_queries):
     assert json.loads(events[0][1]) == {"message": message}
     with assert_queries(3):  # lock, UPDATE, INSERT event
         api.ok("Streams/UpdateConversation", {"id": conversation["id"], "topic": "u"})
-    with assert_queries(4):  # lock, INSERT event, DELETE messages, DELETE conversation
+    with assert_queries(6):  # lock, INSERT event, DELETE reports, queue items, messages, conversation
         api.ok("Streams/DeleteConversation", {"id": conversation["id"]})
     types = list(Event.objects.filter(stream_id=conversation["id"]).order_by("id").values_list("type", flat=True))
     assert types == ["message", "conversation_updated", "conversation_deleted"]

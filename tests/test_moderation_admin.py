@@ -239,7 +239,7 @@ def test_the_moderators_group_is_made_by_a_migration_with_view_and_moderate_only
         "chats.moderate_message",
         "chats.view_chat",
         "chats.view_message",
-        "chats.view_report",
+        "chats.view_report",  # the review queue (moderation migration 0003_report_actions)
         "chats.view_reportedmessage",
         "moderation.view_moderationevent",
         "streams.moderate_message",

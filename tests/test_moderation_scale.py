@@ -228,8 +228,8 @@ def test_the_report_list_reads_the_created_at_index_in_order(browser):
     "query,index",
     [
         ("", "streams_queue_idx"),  # open, oldest first: the default
-        ("?state=dismissed", "streams_reviewed_idx"),  # newest reviewed first
-        ("?state=all", "streams_reviewed_idx"),  # never reviewed first, then newest reviewed
+        ("?state=dismissed", "streams_queue_reviewed_idx"),  # newest reviewed first
+        ("?state=all", "streams_queue_all_idx"),  # never reviewed first, then newest reviewed
     ],
 )
 def test_the_review_queue_reads_its_index_in_order(browser, query, index):

@@ -170,3 +170,10 @@ def test_deleting_a_chat_with_reported_messages(api, admin_user):
     services.delete_with_messages(Chat.objects.get(pk=chat["id"]), actor=admin_user, reason="gone")
     assert not ChatMessage.objects.exists()
     assert not services.report_model_of(ChatMessage).objects.exists()
+
+
+def test_deleting_a_namespace_with_reports(api):
+    message_id = api.message(api.conversation()["id"])["id"]
+    api.report("Streams", message_id)
+    Namespace.objects.get(name="micro").delete()
+    assert not Message.objects.exists() and not Report.objects.exists() and not ReportedMessage.objects.exists()

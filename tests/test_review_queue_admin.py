@@ -479,8 +479,6 @@ def _page_plan(browser, path):
     [
         ({}, "streams_queue_idx"),
         ({"namespace__id__exact": "NS"}, "streams_ns_queue_idx"),
-        ({"state": "actioned"}, "streams_reviewed_idx"),
-        ({"state": "all"}, "streams_reviewed_idx"),
     ],
 )
 @pytest.mark.postgres_only

@@ -153,11 +153,13 @@ class ReportedMessageBase(models.Model):
 
 
 def reported_message_indexes():
-    """The queue's orders: oldest open first, of all namespaces or of one;
-    and the resolved items, latest reviewed first (admin's review queue with
-    its state filter on confirmed, dismissed or all)."""
+    """The queue's orders (convoproject.moderation.admin.queue): oldest open
+    first, of all namespaces or of one; the resolved ones of a state newest
+    reviewed first; all items, the never reviewed first, then newest reviewed
+    (a descending column puts NULLs first on PostgreSQL, as that order asks)."""
     return [
         models.Index(fields=["state", "first_reported_at"], name="%(app_label)s_queue_idx"),
         models.Index(fields=["namespace", "state", "first_reported_at"], name="%(app_label)s_ns_queue_idx"),
-        models.Index(fields=["-reviewed_at", "-message"], name="%(app_label)s_reviewed_idx"),
+        models.Index(fields=["state", "-reviewed_at", "message"], name="%(app_label)s_queue_reviewed_idx"),
+        models.Index(fields=["-reviewed_at", "first_reported_at", "message"], name="%(app_label)s_queue_all_idx"),
     ]

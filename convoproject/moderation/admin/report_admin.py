@@ -18,7 +18,7 @@ class ReportListAdmin(ApiDataAdmin):
 
     list_display = ["created_at", "reporter_id", "reason", "state", "queue_link", "namespace", "resolved"]
     list_filter = ["state", "reason", "namespace", "created_at"]
-    ordering = ["-created_at", "pk"]
+    ordering = ["-created_at", "-pk"]
     list_per_page = 50
     list_select_related = ["namespace", "resolved_by"]
     paginator = CappedCountPaginator

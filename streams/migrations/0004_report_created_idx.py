@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streams', '0004_queue_reviewed_idx'),
+        ('streams', '0003_reports'),
         ('tenants', '0005_report_threshold'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chats', '0004_queue_reviewed_idx'),
+        ('chats', '0003_reports'),
         ('tenants', '0005_report_threshold'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
