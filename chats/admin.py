@@ -1,8 +1,14 @@
 from django.contrib import admin
 
-from convoproject.moderation.admin import MessageModerationAdmin, WithMessagesAdmin, excerpt
+from convoproject.moderation.admin import (
+    MessageModerationAdmin,
+    ReportListAdmin,
+    ReviewQueueAdmin,
+    WithMessagesAdmin,
+    excerpt,
+)
 
-from .models import Chat, Message
+from .models import Chat, Message, Report, ReportedMessage
 
 
 @admin.register(Chat)
@@ -21,4 +27,14 @@ class ChatAdmin(WithMessagesAdmin):
 
 @admin.register(Message)
 class MessageAdmin(MessageModerationAdmin):
+    pass
+
+
+@admin.register(ReportedMessage)
+class ReportedMessageAdmin(ReviewQueueAdmin):
+    parent_field = "chat"
+
+
+@admin.register(Report)
+class ReportAdmin(ReportListAdmin):
     pass

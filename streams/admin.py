@@ -1,9 +1,15 @@
 from django.contrib import admin
 from django.db.models import Q
 
-from convoproject.moderation.admin import MessageModerationAdmin, WithMessagesAdmin, excerpt
+from convoproject.moderation.admin import (
+    MessageModerationAdmin,
+    ReportListAdmin,
+    ReviewQueueAdmin,
+    WithMessagesAdmin,
+    excerpt,
+)
 
-from .models import Conversation, Message
+from .models import Conversation, Message, Report, ReportedMessage
 
 
 @admin.register(Conversation)
@@ -25,4 +31,14 @@ class ConversationAdmin(WithMessagesAdmin):
 
 @admin.register(Message)
 class MessageAdmin(MessageModerationAdmin):
+    pass
+
+
+@admin.register(ReportedMessage)
+class ReportedMessageAdmin(ReviewQueueAdmin):
+    parent_field = "conversation"
+
+
+@admin.register(Report)
+class ReportAdmin(ReportListAdmin):
     pass

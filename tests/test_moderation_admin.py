@@ -291,7 +291,18 @@ def test_the_admin_index_of_a_moderator_lists_everything_but_api_keys(world, as_
         app_list = client.get(reverse("admin:index")).context["app_list"]
         return sorted(m["object_name"] for app in app_list for m in app["models"])
 
-    assert models(as_mod) == ["Chat", "Conversation", "Message", "Message", "ModerationEvent", "Namespace"]
+    assert models(as_mod) == [
+        "Chat",
+        "Conversation",
+        "Message",
+        "Message",
+        "ModerationEvent",
+        "Namespace",
+        "Report",
+        "Report",
+        "ReportedMessage",
+        "ReportedMessage",
+    ]
     assert models(as_root) == [
         # django-axes: login attempts, lockouts and the login log
         "AccessAttempt",
@@ -306,6 +317,10 @@ def test_the_admin_index_of_a_moderator_lists_everything_but_api_keys(world, as_
         "ModerationEvent",
         "ModerationToken",  # the moderation API's tokens (superusers only)
         "Namespace",
+        "Report",
+        "Report",
+        "ReportedMessage",
+        "ReportedMessage",
         "User",
     ]
 

@@ -145,6 +145,9 @@ class ReportedMessageBase(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self):
+        return f"Reports of message {self.pk}"  # the pk is the message's id; no query
+
 
 def reported_message_indexes():
     """The queue's orders: oldest open first, of all namespaces or of one."""

@@ -1,5 +1,6 @@
 """Django admin for moderators: the bases that Streams' and Chats' admins
-share (MessageModerationAdmin, WithMessagesAdmin), the confirmation pages
+share (MessageModerationAdmin, WithMessagesAdmin, the review queue's
+ReviewQueueAdmin and the reports' ReportListAdmin), the confirmation pages
 that tenants' admin reuses, and the read-only moderation log.
 
 Every change goes through convoproject.moderation.services (the same
@@ -17,6 +18,8 @@ from .log import ModerationEventAdmin
 from .message_admin import MessageModerationAdmin
 from .pages import action_carry, action_page
 from .paginator import CappedCountPaginator
+from .queue import ReviewQueueAdmin
+from .report_admin import ReportListAdmin
 from .text import excerpt
 from .tokens import ModerationTokenAdmin
 from .with_messages import WithMessagesAdmin
@@ -27,6 +30,8 @@ __all__ = [
     "ModerationEventAdmin",
     "ModerationTokenAdmin",
     "ReasonForm",
+    "ReportListAdmin",
+    "ReviewQueueAdmin",
     "WithMessagesAdmin",
     "action_carry",
     "action_page",
