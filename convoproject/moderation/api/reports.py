@@ -22,6 +22,13 @@ from .views import UUID_PATTERN, ModerationViewSet, documented
 EXCERPT = 100
 
 
+class Excerpt(serializers.CharField):
+    """The first EXCERPT characters of a text."""
+
+    def to_representation(self, value):
+        return super().to_representation(value)[:EXCERPT]
+
+
 @functools.cache
 def report_serializer(report_model):
     """The serializer of a report model for moderators."""
@@ -44,13 +51,14 @@ def report_serializer(report_model):
         "__doc__": "A report of a message, and how a moderator resolved it.",
         "namespace": serializers.CharField(source="namespace.name", read_only=True),
         "message_id": serializers.UUIDField(read_only=True),
-        "message_excerpt": serializers.SerializerMethodField(help_text=f"The first {EXCERPT} characters."),
+        "message_excerpt": Excerpt(
+            source="message.text", read_only=True, help_text=f"The first {EXCERPT} characters of the message."
+        ),
         "created_at": TimestampOut(),
         "resolved_at": TimestampOrNull(),
         "resolved_by": serializers.CharField(
             source="resolved_by.username", read_only=True, allow_null=True, help_text="Who resolved it (a username)."
         ),
-        "get_message_excerpt": lambda self, report: report.message.text[:EXCERPT],
         "Meta": type("Meta", (), {"model": report_model, "fields": fields}),
     }
     name = f"{report_model._meta.app_label.title()}ModerationReport"
