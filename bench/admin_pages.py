@@ -11,11 +11,12 @@ writes; the date filter's choices are Django's (today, the past 7 days, this
 month, this year), so the data should end about now (seed's --end default).
 """
 
+import base64
 import datetime
 import statistics
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
@@ -25,16 +26,20 @@ from django.db.backends.signals import connection_created
 from django.db.models import Count
 from django.test import Client
 from django.test.utils import override_settings
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
 from bench import corpus
 from chats.models import Chat
 from chats.models import Message as ChatMessage
+from chats.models import ReportedMessage as ChatReportedMessage
 from convoproject.moderation.admin import CappedCountPaginator
 from convoproject.moderation.models import ModerationEvent
+from convoproject.tenants.models import Namespace
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
+from streams.models import Report as StreamReport
+from streams.models import ReportedMessage as StreamReportedMessage
 
 BENCH_USER = "bench-admin"
 
@@ -54,6 +59,7 @@ class Result:
     queries: list = field(default_factory=list)  # of the last run
     plan: str = ""
     error: str = ""  # why the page could not be timed (a statement timeout, a status)
+    skipped: bool = False  # the page does not exist in this code: error says why
 
     @property
     def median(self):
@@ -173,6 +179,160 @@ def pages(log=print):
             ("chats: largest chat's delete page", admin_url(Chat, "delete", chat.pk)),
             ("chats: chat list", admin_url(Chat)),
         ]
+    result += queue_pages(log)
+    result += api_pages(log)
+    return result
+
+
+# ---------------------------------------------------------------- the review queue and the moderation API
+
+API_DEEP_PAGES = 100  # how many `next` links a deep API page is
+
+
+def skipped(label, why):
+    """A page this code does not have: listed, not timed (url None)."""
+    return (label, None, why)
+
+
+def queue_pages(log=print):
+    """The review queue (admin for ReportedMessage) and the Report admin: pages
+    of the queue (default: open items, oldest first), filtered, an item's
+    page; each skipped with a note when that admin is not registered."""
+    item_model, result = StreamReportedMessage, []
+    if not admin.site.is_registered(item_model):
+        why = "no admin for streams.ReportedMessage in this code (the review queue)"
+        return [skipped(f"queue: {label}", why) for label in ("streams default", "streams page 100", "chats default")]
+    open_items = item_model.objects.filter(state="open")
+    per_page = admin.site.get_model_admin(item_model).list_per_page
+    deep = min(100, max(1, -(-open_items.count() // per_page)))
+    item = open_items.order_by("-open_reports", "pk").first()
+    namespace_id = item.namespace_id if item else Namespace.objects.order_by("pk").values_list("pk", flat=True).first()
+    log(f"Review queue: {open_items.count():,} open Streams items; the most reported: {item and item.pk}")
+    result += [
+        ("queue: streams default (open, oldest first)", admin_url(item_model)),
+        (f"queue: streams page {deep}", admin_url(item_model, p=deep)),
+        ("queue: streams filter namespace", admin_url(item_model, namespace__id__exact=namespace_id)),
+        ("queue: streams filter reason=harassment", admin_url(item_model, reason="harassment")),
+        ("queue: streams filter state=dismissed", admin_url(item_model, state="dismissed")),
+        ("queue: streams filter state=all", admin_url(item_model, state="all")),
+        (
+            "queue: streams first reported past 7 days",
+            admin_url(item_model, **{k.replace("sent_at", "first_reported_at"): v for k, v in week()}),
+        ),
+    ]
+    if item is not None:
+        result.append(("queue: streams most reported item's page", admin_url(item_model, "change", item.pk)))
+    if admin.site.is_registered(ChatReportedMessage):
+        result.append(("queue: chats default", admin_url(ChatReportedMessage)))
+    if admin.site.is_registered(StreamReport):
+        result.append(("reports: streams report list", admin_url(StreamReport)))
+    else:
+        result.append(skipped("reports: streams report list", "no admin for streams.Report in this code"))
+    return result
+
+
+def week():
+    return date_filter_choices()[1][1].items()
+
+
+def api_client():
+    client = Client()
+    client.force_login(bench_user())
+    return client
+
+
+def api_exists(path):
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
+def follow(client, url, pages):
+    """The url of the page `pages` `next` links after `url` (or of the last one)."""
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        for _ in range(pages):
+            response = client.get(url)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}: {response.content[:200]!r}")
+            link = response.json().get("next")
+            if not link:
+                break
+            parts = urlsplit(link)
+            url = f"{parts.path}?{parts.query}"
+    return url
+
+
+def cursor_at(position):
+    """A CursorPagination cursor (DRF's encoding) at a position: the page of the rows after it."""
+    return base64.b64encode(urlencode({"p": str(position)}).encode("ascii")).decode("ascii")
+
+
+def api_pages(log=print):
+    """The moderation API's lists: the first page and a deep one (API_DEEP_PAGES
+    `next` links on), with no filter and with the filters a moderator uses,
+    and a cursor far back; skipped with a note when a route is missing."""
+    messages_path, reports_path = "/api/moderation/streams/messages/", "/api/moderation/streams/reports/"
+    result = []
+    if not api_exists(messages_path):
+        why = f"no {messages_path} in this code (the moderation API)"
+        result.append(skipped("api: streams messages", why))
+    else:
+        result += api_message_pages(messages_path, log)
+    if api_exists(reports_path):
+        client = api_client()
+        small = Namespace.objects.filter(name__startswith="bench-").order_by("-pk").values_list("name", flat=True)
+        small = small.first() or "bench-1"
+        result += [
+            ("api: streams reports, first page", reports_path),
+            (f"api: streams reports, page {API_DEEP_PAGES + 1}", follow(client, reports_path, API_DEEP_PAGES)),
+            ("api: streams reports, open", reports_path + "?" + urlencode({"state": "open"})),
+            ("api: streams reports, namespace (the smallest)", reports_path + "?" + urlencode({"namespace": small})),
+            (
+                "api: streams reports, namespace (the smallest), open",
+                reports_path + "?" + urlencode({"namespace": small, "state": "open"}),
+            ),
+            ("api: streams reports, reason=harassment", reports_path + "?" + urlencode({"reason": "harassment"})),
+        ]
+    else:
+        result.append(skipped("api: streams reports", f"no {reports_path} in this code"))
+    return result
+
+
+def api_message_pages(path, log):
+    m = StreamMessage
+    found = largest_parent(m)
+    namespace = Namespace.objects.get(pk=Conversation.objects.get(pk=found[0]).namespace_id)
+    author = busiest_author(m, namespace.pk)
+    newest = m.objects.order_by("-sent_at").values_list("sent_at", flat=True).first()
+    oldest = m.objects.order_by("sent_at").values_list("sent_at", flat=True).first()
+    window_end = newest - (newest - oldest) / 2
+    window = {
+        "sent_after": (window_end - datetime.timedelta(days=30)).isoformat(),
+        "sent_before": window_end.isoformat(),
+    }
+    far_back = oldest + (newest - oldest) / 20  # 95 % of the way back
+    client = api_client()
+    result = []
+    for name, query in [
+        ("no filter", {}),
+        ("namespace+author_id", {"namespace": namespace.name, "author_id": author}),
+        (f"text={corpus.SOME_WORD}", {"text": corpus.SOME_WORD}),
+        ("sent_after/sent_before (30 days)", window),
+    ]:
+        first = path + ("?" + urlencode(query) if query else "")
+        deep = follow(client, first, API_DEEP_PAGES)
+        result += [(f"api: streams messages {name}, first page", first), (f"api: streams messages {name}, deep", deep)]
+    log(f"API: deep pages are {API_DEEP_PAGES} `next` links on; far back is {far_back:%Y-%m-%d}")
+    result += [
+        (f"api: streams messages text={corpus.UNCOMMON_WORD}", path + "?" + urlencode({"text": corpus.UNCOMMON_WORD})),
+        ("api: streams messages, cursor far back", path + "?" + urlencode({"cursor": cursor_at(far_back)})),
+        (
+            "api: streams messages namespace+author_id, cursor far back",
+            path + "?" + urlencode({"namespace": namespace.name, "author_id": author, "cursor": cursor_at(far_back)}),
+        ),
+    ]
     return result
 
 
@@ -226,8 +386,14 @@ def time_pages(page_list, runs=5, with_plans=True, progress=None, timeout_s=None
 
 def _time(client, page_list, runs, with_plans, progress, results):
     with override_settings(ALLOWED_HOSTS=["testserver"]):
-        for label, url in page_list:
-            result = Result(label, url)
+        for label, url, *note in page_list:
+            result = Result(label, url or "")
+            if url is None:
+                result.error, result.skipped = f"SKIPPED: {note[0]}", True
+                results.append(result)
+                if progress:
+                    progress(result)
+                continue
             try:
                 for run in range(runs + 1):  # run 0 warms up
                     log = QueryLog()
@@ -257,7 +423,7 @@ def table(results, target_ms=None):
     lines = [head, "-" * len(head)]
     for r in results:
         if r.error:
-            lines.append(f"{r.label:<{width}}  FAILED: {r.error}")
+            lines.append(f"{r.label:<{width}}  " + (r.error if r.skipped else f"FAILED: {r.error}"))
             continue
         slowest = r.slowest.ms if r.slowest else 0
         flag = "  OVER TARGET" if target_ms and r.median > target_ms else ""

@@ -99,8 +99,8 @@ class ReportBase(models.Model):
 
 def report_constraints_and_indexes():
     """(constraints, indexes) of a report model: one open report per reporter
-    and message; reports by state or namespace, newest first (the moderation
-    API's lists)."""
+    and message; all reports, or by state or namespace, newest first (the
+    moderation API's lists)."""
     constraints = [
         models.UniqueConstraint(
             fields=["message", "reporter_id"],
@@ -109,6 +109,9 @@ def report_constraints_and_indexes():
         )
     ]
     indexes = [
+        # All reports, newest first: the moderation API's unfiltered list and
+        # its cursor pages (ordered by created_at, then id), without a sort.
+        models.Index(fields=["-created_at", "-id"], name="%(app_label)s_%(class)s_created_idx"),
         models.Index(fields=["state", "-created_at"], name="%(app_label)s_%(class)s_state_idx"),
         models.Index(fields=["namespace", "state", "-created_at"], name="%(app_label)s_%(class)s_ns_idx"),
     ]
@@ -150,8 +153,13 @@ class ReportedMessageBase(models.Model):
 
 
 def reported_message_indexes():
-    """The queue's orders: oldest open first, of all namespaces or of one."""
+    """The queue's orders (convoproject.moderation.admin.queue): oldest open
+    first, of all namespaces or of one; the resolved ones of a state newest
+    reviewed first; all items, the never reviewed first, then newest reviewed
+    (a descending column puts NULLs first on PostgreSQL, as that order asks)."""
     return [
         models.Index(fields=["state", "first_reported_at"], name="%(app_label)s_queue_idx"),
         models.Index(fields=["namespace", "state", "first_reported_at"], name="%(app_label)s_ns_queue_idx"),
+        models.Index(fields=["state", "-reviewed_at", "message"], name="%(app_label)s_queue_reviewed_idx"),
+        models.Index(fields=["-reviewed_at", "first_reported_at", "message"], name="%(app_label)s_queue_all_idx"),
     ]

@@ -43,11 +43,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bench import bulk, corpus
+from bench.reports import ReportSeeder, reports_per_service
 from chats.models import Chat, members_key_of
 from chats.models import Message as ChatMessage
+from chats.models import Report as ChatReport
+from chats.models import ReportedMessage as ChatReportedMessage
 from convoproject.tenants.models import Namespace
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
+from streams.models import Report as StreamReport
+from streams.models import ReportedMessage as StreamReportedMessage
 
 NAMESPACE_PREFIX = "bench-"
 BIG_PARENT_SHARES = [0.20, 0.08, 0.04, 0.02]  # the largest parents' shares of their table
@@ -164,11 +169,22 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="Random seed: the same arguments, the same data.")
         parser.add_argument("--append", action="store_true", help="Add to existing data (in new namespaces).")
         parser.add_argument("--no-copy", action="store_true", help="PostgreSQL: bulk_create instead of COPY.")
+        parser.add_argument(
+            "--reports", type=int, default=0, help="Reports of the seeded messages, Streams and Chats together."
+        )
+        parser.add_argument(
+            "--reports-only",
+            action="store_true",
+            help="Seed only --reports, over the messages seeded before (the bench namespaces that have no reports).",
+        )
 
     def handle(self, *args, **options):
         corpus.check()
         self.options = options
         self.progress_enabled = options["verbosity"] > 0
+        self.no_statement_timeout()
+        if options["reports_only"]:
+            return self.handle_reports_only()
         self.validate()
         self.first_namespace = self.first_namespace_number()
         # Appending with the same --seed must not make the same ids again.
@@ -192,9 +208,19 @@ class Command(BaseCommand):
         made = {}
         made["streams"] = self.make_messages(StreamMessage, conversations, stream_messages, self.stream_author)
         made["chats"] = self.make_messages(ChatMessage, chats, chat_messages, self.chat_author)
+        made["reports"] = self.make_reports(namespaces, bool(conversations), bool(chats))
         seeding = time.monotonic() - started
         analyzed = self.analyze()
         self.report(namespaces, conversations, chats, made, seeding, analyzed)
+
+    def no_statement_timeout(self):
+        """PostgreSQL: no statement_timeout (the settings' DB_STATEMENT_TIMEOUT_MS,
+        10 s) for this command: building the queue or VACUUM of a million rows
+        may take longer on a busy machine. In a transaction (a test), for it only."""
+        if connection.vendor == "postgresql":
+            local = "LOCAL " if connection.in_atomic_block else ""
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET {local}statement_timeout = 0")
 
     # ------------------------------------------------------------ checks
 
@@ -203,7 +229,7 @@ class Command(BaseCommand):
         for name in ("namespaces", "batch"):
             if o[name] < 1:
                 raise CommandError(f"--{name} must be at least 1.")
-        for name in ("conversations", "chats", "messages", "authors"):
+        for name in ("conversations", "chats", "messages", "authors", "reports"):
             if o[name] < 0:
                 raise CommandError(f"--{name} must not be negative.")
         if o["chats"] and o["authors"] < 1:
@@ -372,6 +398,75 @@ class Command(BaseCommand):
     def create_rows(self, model, columns, rows):
         model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
 
+    # ------------------------------------------------------------ reports
+
+    def make_reports(self, namespaces, have_streams, have_chats):
+        """--reports over the messages of `namespaces`, and the review queue."""
+        total = self.options["reports"]
+        if not total:
+            return None
+        streams, chats = reports_per_service(total, self.options["chat_share"], have_streams, have_chats)
+        write = self.create_rows if connection.vendor == "postgresql" and self.options["no_copy"] else bulk.write_rows
+        seeder = ReportSeeder(
+            # Its own random stream: seeding the reports later (--reports-only) makes the same ones.
+            rng=random.Random(f"{self.options['seed']}:reports:{namespaces[0].name}"),
+            namespaces=namespaces,
+            end=self.end,
+            write=write,
+            batch=self.options["batch"],
+            progress=lambda label, count: Progress(label, count, enabled=self.progress_enabled),
+        )
+        return {
+            "streams": seeder.seed(StreamMessage, streams, "streams reports"),
+            "chats": seeder.seed(ChatMessage, chats, "chats reports"),
+        }
+
+    def handle_reports_only(self):
+        """--reports-only: reports over the messages already seeded, in the bench
+        namespaces that have none yet (seed's other arguments are ignored)."""
+        o = self.options
+        if o["reports"] < 1:
+            raise CommandError("--reports-only needs --reports of at least 1.")
+        reported = set(StreamReport.objects.values_list("namespace_id", flat=True).distinct())
+        reported |= set(ChatReport.objects.values_list("namespace_id", flat=True).distinct())
+        namespaces = list(
+            Namespace.objects.filter(name__startswith=NAMESPACE_PREFIX).exclude(pk__in=reported).order_by("pk")
+        )
+        messages = [m.objects.filter(namespace__in=namespaces) for m in (StreamMessage, ChatMessage)]
+        if not any(m.exists() for m in messages):
+            raise CommandError(
+                "No seeded messages without reports: seed messages first (or seed without --reports-only)."
+            )
+        started = time.monotonic()
+        if o["end"]:
+            self.end = self.end_time()
+        else:  # the hour seed's default --end was: the one after the newest message
+            newest = max(
+                filter(None, (m.order_by("-sent_at").values_list("sent_at", flat=True).first() for m in messages))
+            )
+            self.end = newest.replace(minute=0, second=0, microsecond=0) + datetime.timedelta(hours=1)
+        made = self.make_reports(namespaces, messages[0].exists(), messages[1].exists())
+        seeding = time.monotonic() - started
+        analyzed = self.analyze()
+        w = self.stdout.write
+        names = ", ".join(ns.name for ns in namespaces)
+        w(f"Seeded {o['reports']:,} reports in {format_seconds(seeding)} (namespaces {names}).")
+        if analyzed is not None:
+            w(f"VACUUM (ANALYZE) took {analyzed:.1f} s.")
+        self.report_reports(made)
+
+    def report_reports(self, made):
+        if not made:
+            return
+        for label, stats in made.items():
+            if not stats["reports"]:
+                continue
+            open_share = 100 * stats["open"] / stats["reports"]
+            self.stdout.write(
+                f"  {label + ' reports:':<17}{stats['reports']:,} ({open_share:.0f} % open) of {stats['messages']:,} "
+                f"messages; {stats['items']:,} review queue items; {stats['hidden']:,} messages hidden (actioned)"
+            )
+
     # ------------------------------------------------------------ the end
 
     def analyze(self):
@@ -380,7 +475,10 @@ class Command(BaseCommand):
         if connection.vendor != "postgresql":
             return None
         started = time.monotonic()
-        tables = [m._meta.db_table for m in (Namespace, Conversation, StreamMessage, Chat, ChatMessage)]
+        models = (Namespace, Conversation, StreamMessage, Chat, ChatMessage)
+        if self.options["reports"]:
+            models += (StreamReport, StreamReportedMessage, ChatReport, ChatReportedMessage)
+        tables = [m._meta.db_table for m in models]
         # VACUUM cannot run in a transaction (as in a test): then ANALYZE alone.
         command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
         with connection.cursor() as cursor:
@@ -414,3 +512,4 @@ class Command(BaseCommand):
             spammer = self.spammers[namespace.pk]
             w(f"  spammer:       {spammer} ({streams_authors.get(spammer, 0):,} Streams messages)")
         w("  search words:  " + ", ".join(f"{word} ({n:,})" for word, n in self.texts.counts.items()))
+        self.report_reports(made["reports"])

@@ -1,7 +1,7 @@
 """A paginator that never counts millions of rows."""
 
 from django.core.paginator import Paginator
-from django.db.models import F, OrderBy
+from django.db.models import F, OrderBy, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
 
@@ -30,7 +30,22 @@ class CappedCountPaginator(Paginator):
     def page(self, number):
         if self.sort_found_rows and self.count < self.CAP:
             self.object_list = sorted_after_filtering(self.object_list)
-        return super().page(number)
+        page = super().page(number)
+        if page.number > 1:
+            page.object_list = rows_of_page(self.object_list, (page.number - 1) * self.per_page, self.per_page)
+        return page
+
+
+def rows_of_page(queryset, offset, limit):
+    """The rows [offset, offset + limit) of a queryset, in one query that
+    skips the offset on the table's own index and joins only the page's rows:
+    `WHERE pk IN (SELECT pk ... ORDER BY ... LIMIT ... OFFSET ...)`. values()
+    drops select_related's joins, so the subquery walks the ordering's index
+    alone. Plain slicing would join every skipped row: page 100 of the review
+    queue joined 5,000 items to their messages, conversations, namespaces and
+    reviewers (180 ms in EXPLAIN ANALYZE, under load), to keep 50."""
+    page_keys = queryset.values("pk")[offset : offset + limit]
+    return queryset.filter(pk__in=Subquery(page_keys))
 
 
 def sorted_after_filtering(queryset):
