@@ -219,6 +219,8 @@ def test_the_reports_in_the_document(client, world, as_mod):
         "namespace",
         "reporter_id",
         "message",
+        "author_id",
+        "conversation",
         "created_after",
         "created_before",
         "cursor",
@@ -238,3 +240,18 @@ def test_the_reports_in_the_document(client, world, as_mod):
     confirm = REPORTS + "{id}/confirm/"
     check("post", confirm, post(as_mod, f"{REPORTS}{world['rita'].pk}/confirm/", {"reason": "x"}))
     check("post", confirm, post(as_mod, f"{REPORTS}{world['rita'].pk}/confirm/", {"reason": "x"}))  # 409
+
+
+def test_reports_by_author_and_by_conversation_or_chat(as_mod, world):
+    """As Synapse's report API filters by sender and room."""
+    spam, foreign = world["spam"], world["foreign"]
+    assert sorted(listed(as_mod.get(REPORTS, {"author_id": "sam"}))) == sorted(
+        ids(world["rita"], world["tom"], world["ann"], world["zed"])
+    )
+    assert listed(as_mod.get(REPORTS, {"author_id": "nobody"})) == []
+    by_conversation = listed(as_mod.get(REPORTS, {"conversation": str(spam.conversation_id)}))
+    assert sorted(by_conversation) == sorted(ids(world["rita"], world["tom"], world["ann"]))
+    assert listed(as_mod.get(REPORTS, {"conversation": str(foreign.conversation_id), "namespace": "micro"})) == []
+    chat_id = str(world["chat_message"].chat_id)
+    assert listed(as_mod.get(CHAT_REPORTS, {"chat": chat_id, "author_id": "sam"})) == ids(world["chat_report"])
+    assert_envelope(as_mod.get(REPORTS, {"conversation": "not-a-uuid"}), 400, "BAD_REQUEST")

@@ -237,6 +237,9 @@ class ReportFilterSet(django_filters.FilterSet):
     namespace = NamespaceFilter(help_text="The namespace's name.")
     reporter_id = django_filters.CharFilter(help_text="The reporter's id, exactly.")
     message = django_filters.UUIDFilter(field_name="message_id", help_text="The reported message's id.")
+    author_id = django_filters.CharFilter(
+        field_name="message__author_id", help_text="The reported message's author, exactly."
+    )
     created_after = TimestampFilter(
         field_name="created_at", lookup_expr="gte", help_text="Reported at or after this time (RFC 3339)."
     )
@@ -256,9 +259,13 @@ def report_filterset(report_model: type[models.Model]) -> type[ReportFilterSet]:
     def choices(name):
         return report_model._meta.get_field(name).choices
 
+    parent = report_model._meta.get_field("message").related_model.PARENT
     attributes = {
         "Meta": type("Meta", (ReportFilterSet.Meta,), {"model": report_model}),
         "__module__": __name__,
+        parent: django_filters.UUIDFilter(
+            field_name=f"message__{parent}_id", help_text=f"The {parent} of the reported message."
+        ),
         "state": django_filters.ChoiceFilter(choices=choices("state"), help_text="open, actioned or dismissed."),
         "reason": django_filters.ChoiceFilter(choices=choices("reason"), help_text="What the reporter said it is."),
     }
