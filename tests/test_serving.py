@@ -182,9 +182,12 @@ def test_each_rpc_thread_keeps_one_database_connection():
             return set(server.database_pids())
 
         first = backends_after(40)
-        # At most one per thread (2 x 2), and the same ones later: kept, not reopened per request.
+        # At most one per thread (2 x 2), and the same ones later: kept, not
+        # reopened per request. (A thread that served none of the first 40
+        # may open its one connection later: more pids, never other ones.)
         assert 1 <= len(first) <= 4
-        assert backends_after(40) == first
+        later = backends_after(40)
+        assert first <= later and len(later) <= 4, (first, later)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="libpq's TCP keepalives")
