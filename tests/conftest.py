@@ -69,3 +69,30 @@ def service(transactional_db, tmp_path):
 
     with serving(tmp_path, workers=1) as server:
         yield SimpleNamespace(url=server.base_url, server=server)
+
+
+# The people of the moderation tests (tests/support/staff.py). Some test
+# files define a `moderator` of their own (e.g. plain staff), which wins there.
+
+
+@pytest.fixture
+def superuser(db):
+    from tests.support.staff import make_superuser
+
+    return make_superuser()
+
+
+@pytest.fixture
+def moderator(db):
+    """A staff member of the Moderators group."""
+    from tests.support.staff import make_moderator
+
+    return make_moderator()
+
+
+@pytest.fixture
+def staff(db):
+    """Staff without any permission."""
+    from tests.support.staff import make_staff
+
+    return make_staff()

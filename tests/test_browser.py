@@ -32,7 +32,7 @@ from playwright.sync_api import expect, sync_playwright
 from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key
 from streams.models import Message
-from tests.support.chromium import ARTIFACTS, launch_chromium
+from tests.support.chromium import ARTIFACTS, admin_login, launch_chromium
 
 SCREENSHOT = ARTIFACTS / "moderation-changelist.png"
 
@@ -98,12 +98,7 @@ def test_moderator_hides_spam_in_admin(service):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
 
-            # Log in with the admin's form.
-            page.goto(f"{base}/admin/login/")
-            page.fill("#id_username", USERNAME)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            expect(page.locator("#user-tools")).to_contain_text(USERNAME)
+            admin_login(page, base, USERNAME, PASSWORD)
 
             # The Streams messages list, from the admin index.
             page.click("#content-main .app-streams a[href$='/admin/streams/message/']")

@@ -16,7 +16,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,6 +28,7 @@ from convoproject.tenants.models import ApiKey
 from streams.models import Conversation, Message
 from tests.support.factories import BASE, MINUTE, add, chat, conversation, ns
 from tests.support.rpc import Rpc, assert_envelope
+from tests.support.staff import logged_in, url
 
 UTC = datetime.UTC
 
@@ -37,29 +37,6 @@ CONVERSATIONS = "admin:streams_conversation_changelist"
 
 
 # ---------------------------------------------------------------- users and data
-
-
-@pytest.fixture
-def superuser(db):
-    return get_user_model().objects.create_superuser("root", email="root@example.com", password=None)
-
-
-@pytest.fixture
-def moderator(db):
-    user = get_user_model().objects.create_user("mod", is_staff=True)
-    user.groups.add(Group.objects.get(name="Moderators"))
-    return user
-
-
-@pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user("staff", is_staff=True)
-
-
-def logged_in(user):
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 @pytest.fixture
@@ -111,12 +88,6 @@ def carried(response):
     for name, value in response.context["carry"]:
         fields.setdefault(name, []).append(str(value))
     return fields
-
-
-def url(name, *args, **query):
-    from django.utils.http import urlencode
-
-    return reverse(name, args=args) + ("?" + urlencode(query) if query else "")
 
 
 @pytest.fixture

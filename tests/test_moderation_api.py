@@ -41,23 +41,6 @@ def user(username, **flags):
 
 
 @pytest.fixture
-def superuser(db):
-    return get_user_model().objects.create_superuser("root", email="root@example.com", password=None)
-
-
-@pytest.fixture
-def moderator(db):
-    mod = user("mod", is_staff=True)
-    mod.groups.add(Group.objects.get(name="Moderators"))
-    return mod
-
-
-@pytest.fixture
-def staff(db):
-    return user("staff", is_staff=True)
-
-
-@pytest.fixture
 def nonstaff(db):
     member = user("member")
     member.groups.add(Group.objects.get(name="Moderators"))  # permissions, but not staff

@@ -29,13 +29,6 @@ def api_of(user):
 
 
 @pytest.fixture
-def moderator(db):
-    mod = get_user_model().objects.create_user("mod", is_staff=True)
-    mod.groups.add(Group.objects.get(name="Moderators"))
-    return mod
-
-
-@pytest.fixture
 def as_mod(moderator):
     return api_of(moderator)
 

@@ -20,7 +20,7 @@ from playwright.sync_api import expect, sync_playwright
 from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key
 from streams.models import Message, ReportedMessage
-from tests.support.chromium import ARTIFACTS, launch_chromium
+from tests.support.chromium import ARTIFACTS, admin_login, launch_chromium
 from tests.test_browser import moderators_group, rpc
 
 SCREENSHOT = ARTIFACTS / "review-queue.png"
@@ -71,11 +71,7 @@ def test_moderator_confirms_a_reported_message_in_the_review_queue(service):
             page = browser.new_page(viewport={"width": 1600, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
 
-            page.goto(f"{base}/admin/login/")
-            page.fill("#id_username", USERNAME)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            expect(page.locator("#user-tools")).to_contain_text(USERNAME)
+            admin_login(page, base, USERNAME, PASSWORD)
 
             # The review queue, from the admin index.
             page.click("#content-main .app-streams a[href$='/admin/streams/reportedmessage/']")

@@ -11,10 +11,9 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import connection
-from django.test import Client
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -27,6 +26,7 @@ from convoproject.tenants.models import Namespace
 from streams import services as stream_services
 from streams.models import Message, Report, ReportedMessage
 from tests.support.factories import BASE, MINUTE, add, chat, conversation, ns
+from tests.support.staff import logged_in, url
 
 QUEUE = "admin:streams_reportedmessage_changelist"
 CHAT_QUEUE = "admin:chats_reportedmessage_changelist"
@@ -34,33 +34,6 @@ REPORTS = "admin:streams_report_changelist"
 
 
 # ---------------------------------------------------------------- users and data
-
-
-@pytest.fixture
-def superuser(db):
-    return get_user_model().objects.create_superuser("root", email="root@example.com", password=None)
-
-
-@pytest.fixture
-def moderator(db):
-    user = get_user_model().objects.create_user("mod", is_staff=True)
-    user.groups.add(Group.objects.get(name="Moderators"))
-    return user
-
-
-@pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user("staff", is_staff=True)
-
-
-def logged_in(user):
-    browser = Client()
-    browser.force_login(user)
-    return browser
-
-
-def url(name, *args, **query):
-    return reverse(name, args=args) + ("?" + urlencode(query) if query else "")
 
 
 def listed(response):

@@ -52,3 +52,14 @@ def watch(page):
     page.on("requestfailed", lambda r: log["failed"].append(f"{r.method} {r.url}: {r.failure}"))
     page.log = log
     return page
+
+
+def admin_login(page, base, username, password):
+    """Log in with the admin's own form, as a person does."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text(username)
