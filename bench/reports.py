@@ -29,6 +29,8 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from convoproject.messaging.models import Reason
+
 REPORT_COLUMNS = [
     "id",
     "namespace_id",
@@ -42,7 +44,7 @@ REPORT_COLUMNS = [
     "resolved_by_id",
     "resolution_note",
 ]
-REASONS = ("spam", "harassment", "inappropriate", "other")  # REASON_ORDER of moderation.reports
+REASONS = tuple(Reason.values)  # in the order a queue item lists them
 REASON_WEIGHTS = list(itertools.accumulate([0.35, 0.25, 0.25, 0.15]))
 READERS = 3000  # per namespace: users who read and report, besides the authors
 OPEN_SHARE = 0.7  # of the reported messages (so about 70 % of the reports)

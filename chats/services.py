@@ -58,15 +58,7 @@ def report_message(
     new one (convoproject.moderation.reports); MessageNotFound, or
     ReporterNotAMember if the reporter is not one of the chat's users."""
     with transaction.atomic():
-        # The chat locked, as for any change to its messages (convoproject.moderation.reports).
-        message = (
-            Message.objects.filter(namespace=namespace, pk=message_id)
-            .select_related("namespace", "chat")
-            .select_for_update(of=("chat",))
-            .first()
-            if message_id is not None
-            else None
-        )
+        message = reports.locked_message(Message, namespace=namespace, message_id=message_id)
         if message is None:
             raise MessageNotFound()
         if reporter_id not in message.chat.user_ids:

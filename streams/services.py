@@ -75,15 +75,7 @@ def report_message(
     (CONTRACT 10): the reporter's open report on it if there is one, else a
     new one (convoproject.moderation.reports), or MessageNotFound."""
     with transaction.atomic():
-        # The conversation locked, as for any change to its messages (convoproject.moderation.reports).
-        message = (
-            Message.objects.filter(namespace=namespace, pk=message_id)
-            .select_related("namespace", "conversation")
-            .select_for_update(of=("conversation",))
-            .first()
-            if message_id is not None
-            else None
-        )
+        message = reports.locked_message(Message, namespace=namespace, message_id=message_id)
         if message is None:
             raise MessageNotFound()
         return reports.file_report(message, reporter_id=reporter_id, reason=reason, description=description or "")

@@ -16,19 +16,33 @@ does), so that a report, a moderator's action and a new message never
 deadlock.
 """
 
+import uuid
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from convoproject.live import publish
+from convoproject.tenants.models import Namespace
 
 from . import services
 from .models import ModerationEvent
 from .services import queue_model_of, report_model_of
 
 Action = ModerationEvent.Action
-# The order reasons are listed in on a queue item.
-REASON_ORDER = ("spam", "harassment", "inappropriate", "other")
+
+
+def locked_message(
+    message_model: type[models.Model], *, namespace: Namespace, message_id: uuid.UUID | None
+) -> models.Model | None:
+    """The namespace's message `message_id` (with its namespace and parent), its
+    conversation or chat locked for this transaction, as for any change to its
+    messages; None if there is none. What a report is filed on."""
+    if message_id is None:
+        return None
+    parent = message_model.PARENT
+    messages = message_model.objects.filter(namespace=namespace, pk=message_id).select_related("namespace", parent)
+    return messages.select_for_update(of=(parent,)).first()
 
 
 def file_report(message: models.Model, *, reporter_id: str, reason: str, description: str = ""):
@@ -76,7 +90,9 @@ def _count_on_queue(message, report):
     item.first_reported_at = item.first_reported_at or report.created_at
     item.last_reported_at = report.created_at
     reasons = set(filter(None, item.reasons.split(","))) | {report.reason}
-    item.reasons = ",".join(reason for reason in REASON_ORDER if reason in reasons)
+    # Listed in the order of the reason's choices (convoproject.messaging.models.Reason).
+    order = [value for value, _ in report_model_of(type(message))._meta.get_field("reason").choices]
+    item.reasons = ",".join(reason for reason in order if reason in reasons)
     item.save(force_insert=new)
     return item
 
