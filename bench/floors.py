@@ -37,9 +37,10 @@ from chats import statements as chats
 from chats.models import members_key_of
 from chats.serializers import render_chat
 from chats.serializers import render_message as render_chat_message
+from chats.serializers import render_message_rows as render_chat_message_rows
 from convoproject.tenants.keys import find_active_key
 from streams import statements as streams
-from streams.serializers import render_conversation, render_message
+from streams.serializers import render_conversation, render_message, render_message_rows
 
 URL_PREFIX = "bench-floor/"
 FLOORS = {}  # "Streams/ListMessages" -> view
@@ -134,20 +135,21 @@ def create_chat_message(namespace_id, body):
 def list_messages(pages, render, namespace_id, parent_id, body):
     before = body.get("sent_before")
     sent_before = datetime.datetime.fromisoformat(before) if before else None
-    page = pages.page(namespace_id, parent_id, sent_before=sent_before, limit=int(body.get("limit") or 25))
+    limit = int(body.get("limit") or 25)
+    page = pages.page(namespace_id, parent_id, sent_before=sent_before, limit=limit, render=render)
     if page is None:
         raise NotFound
-    return {"messages": [render(row) for row in page]}
+    return {"messages": page}
 
 
 @floor("Streams/ListMessages")
 def list_stream_messages(namespace_id, body):
-    return list_messages(streams.pages, render_message, namespace_id, uuid_in(body, "conversation_id"), body)
+    return list_messages(streams.pages, render_message_rows, namespace_id, uuid_in(body, "conversation_id"), body)
 
 
 @floor("Chats/ListMessages")
 def list_chat_messages(namespace_id, body):
-    return list_messages(chats.pages, render_chat_message, namespace_id, uuid_in(body, "chat_id"), body)
+    return list_messages(chats.pages, render_chat_message_rows, namespace_id, uuid_in(body, "chat_id"), body)
 
 
 @floor("Streams/RecentMessages")
@@ -157,7 +159,7 @@ def recent_messages(namespace_id, body):
         with contextlib.suppress(ValueError):  # not an id: it matches nothing
             ids.append(uuid.UUID(text))
     limit = int(body.get("limit_per_conversation") or 25)
-    return {"messages": [render_message(row) for row in streams.pages.first_of_each(namespace_id, ids, limit=limit)]}
+    return {"messages": streams.pages.first_of_each(namespace_id, ids, limit=limit, render=render_message_rows)}
 
 
 @floor("Chats/CreateChat")

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from convoproject.messaging.reports import report_serializer
 from convoproject.messaging.serializers import author_id_field, message_serializer, text_field
 from convoproject.rpc import fields
-from convoproject.rpc.render import renderer
+from convoproject.rpc.render import renderer, rows_renderer
 
 from .models import Chat, Message, Report
 
@@ -33,6 +33,7 @@ MessageSerializer = message_serializer(Message)
 # What the views render with: derived from the serializers above.
 render_chat = renderer(ChatSerializer)
 render_message = renderer(MessageSerializer)
+render_message_rows = rows_renderer(MessageSerializer)
 ReportSerializer = report_serializer(Report)
 render_report = renderer(ReportSerializer)
 

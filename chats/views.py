@@ -49,8 +49,10 @@ class ListMessages(RpcView):
     call_errors = (ChatNotFound,)
 
     def call(self, namespace, *, chat_id, sent_before, limit):
-        rows = queries.list_messages(namespace, chat_id=chat_id, sent_before=sent_before, limit=limit)
-        return {"messages": [s.render_message(row) for row in rows]}
+        page = queries.list_messages(
+            namespace, chat_id=chat_id, sent_before=sent_before, limit=limit, render=s.render_message_rows
+        )
+        return {"messages": page}
 
 
 class ReportMessage(RpcView):

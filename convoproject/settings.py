@@ -273,7 +273,7 @@ REST_FRAMEWORK = {
         "convoproject.rpc.auth.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["convoproject.rpc.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "convoproject.rpc.negotiation.AlwaysJSON",
     "EXCEPTION_HANDLER": "convoproject.rpc.errors.drf_exception_handler",

@@ -63,7 +63,7 @@ def _preparer(field):
     return None if kind in _AS_IS else field
 
 
-def _converter(field):
+def column_converter(field):
     """How to read a column of `field` back on this connection, or None if the driver's value is right."""
     kind = (field.target_field if field.is_relation else field).get_internal_type()
     if kind == "UUIDField" and not connection.features.has_native_uuid_field:
@@ -118,9 +118,13 @@ class Statement:
 
     def rows(self, *values) -> list:
         """Every row, as namedtuples of `columns`."""
+        return self.convert(self.raw_rows(*values))
+
+    def raw_rows(self, *values) -> list:
+        """Every row as the driver gives it (for convoproject.rpc.render.rows_renderer)."""
         with connection.cursor() as cursor:
             cursor.execute(self.text(), self.prepare(values))
-            return self.convert(cursor.fetchall())
+            return cursor.fetchall()
 
     def one(self, *values):
         """The first row, or None."""
@@ -143,7 +147,7 @@ class Statement:
             converters = self._converters[connection.vendor] = [
                 (index, convert)
                 for index, field in enumerate(self.column_fields)
-                if field is not None and (convert := _converter(field)) is not None
+                if field is not None and (convert := column_converter(field)) is not None
             ]
         make = self.row._make
         if not converters:

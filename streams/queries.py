@@ -31,19 +31,22 @@ def list_messages(
     conversation_id: uuid.UUID | None,
     sent_before: datetime.datetime | None = None,
     limit: int = 25,
+    render=None,
 ) -> list:
     """The newest `limit` visible messages sent strictly before `sent_before`,
     newest first (id, author_id, conversation_id, text, sent_at), or
-    ConversationNotFound."""
-    page = statements.pages.page(namespace.pk, conversation_id, sent_before=sent_before, limit=limit)
+    ConversationNotFound. `render` (the RPC's serializers.render_message_rows)
+    answers them in their wire form instead, rendered from the database's values."""
+    page = statements.pages.page(namespace.pk, conversation_id, sent_before=sent_before, limit=limit, render=render)
     if page is None:
         raise ConversationNotFound()
     return page
 
 
 def recent_messages(
-    namespace: Namespace, *, conversation_ids: list[uuid.UUID], limit_per_conversation: int = 25
+    namespace: Namespace, *, conversation_ids: list[uuid.UUID], limit_per_conversation: int = 25, render=None
 ) -> list:
     """For each conversation in the order given, its newest visible messages,
-    newest first, in one statement; unknown ids contribute nothing."""
-    return statements.pages.first_of_each(namespace.pk, conversation_ids, limit=limit_per_conversation)
+    newest first, in one statement; unknown ids contribute nothing. `render`:
+    as for list_messages."""
+    return statements.pages.first_of_each(namespace.pk, conversation_ids, limit=limit_per_conversation, render=render)

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from convoproject.messaging.reports import report_serializer
 from convoproject.messaging.serializers import author_id_field, message_serializer, text_field
 from convoproject.rpc import fields
-from convoproject.rpc.render import renderer
+from convoproject.rpc.render import renderer, rows_renderer
 
 from .models import Conversation, Message, Report
 
@@ -36,6 +36,7 @@ MessageSerializer = message_serializer(Message)
 
 render_conversation = renderer(ConversationSerializer)
 render_message = renderer(MessageSerializer)
+render_message_rows = rows_renderer(MessageSerializer)
 ReportSerializer = report_serializer(Report)
 render_report = renderer(ReportSerializer)
 

@@ -13,10 +13,6 @@ def conversation(row):
     return {"conversation": s.render_conversation(row)}
 
 
-def messages(rows):
-    return {"messages": [s.render_message(row) for row in rows]}
-
-
 class CreateConversation(RpcView):
     """Create a conversation in a group, with a topic."""
 
@@ -105,9 +101,14 @@ class ListMessages(RpcView):
     call_errors = (ConversationNotFound,)
 
     def call(self, namespace, *, conversation_id, sent_before, limit):
-        return messages(
-            queries.list_messages(namespace, conversation_id=conversation_id, sent_before=sent_before, limit=limit)
+        page = queries.list_messages(
+            namespace,
+            conversation_id=conversation_id,
+            sent_before=sent_before,
+            limit=limit,
+            render=s.render_message_rows,
         )
+        return {"messages": page}
 
 
 class RecentMessages(RpcView):
@@ -121,11 +122,13 @@ class RecentMessages(RpcView):
     response_serializer = s.MessagesResponse
 
     def call(self, namespace, *, conversation_ids, limit_per_conversation):
-        return messages(
-            queries.recent_messages(
-                namespace, conversation_ids=conversation_ids, limit_per_conversation=limit_per_conversation
-            )
+        rows = queries.recent_messages(
+            namespace,
+            conversation_ids=conversation_ids,
+            limit_per_conversation=limit_per_conversation,
+            render=s.render_message_rows,
         )
+        return {"messages": rows}
 
 
 class ReportMessage(RpcView):

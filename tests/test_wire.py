@@ -60,3 +60,64 @@ def test_chats_rows(namespace, moment, text):
     message = ChatMessage(namespace=namespace, chat=chat, author_id="alice", text=text, sent_at=moment)
     same(chat_s.render_chat(chat), chat_s.ChatSerializer(chat).data)
     same(chat_s.render_message(message), chat_s.MessageSerializer(message).data)
+
+
+# ---------------------------------------------------------------- pages rendered from the driver's values
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_streams_pages_rendered_from_the_database_equal_the_typed_rows_rendered(namespace, text):
+    """The RPCs render a page straight from the driver's values
+    (render.rows_renderer); the shell's typed rows through the serializer's
+    renderer: the same JSON, on this database, for every moment."""
+    from streams import statements
+
+    conversation = Conversation.objects.create(namespace=namespace, group_id="g", topic="t")
+    for moment in sorted(moment.astimezone(UTC) for moment in MOMENTS):
+        Message.objects.create(
+            namespace=namespace, conversation=conversation, author_id=text[:255], text=text, sent_at=moment
+        )
+    typed = statements.pages.page(namespace.pk, conversation.pk, limit=10)
+    wire = statements.pages.page(namespace.pk, conversation.pk, limit=10, render=stream_s.render_message_rows)
+    assert len(wire) == len(MOMENTS)
+    assert rendered(wire) == rendered([stream_s.MessageSerializer(row).data for row in typed])
+    assert [m["sent_at"] for m in wire][-1] == "0001-01-01T00:00:00.000000Z"  # four digits of the year
+    each = statements.pages.first_of_each(
+        namespace.pk, [conversation.pk], limit=10, render=stream_s.render_message_rows
+    )
+    assert each == wire
+
+
+def test_chats_pages_rendered_from_the_database_equal_the_typed_rows_rendered(namespace):
+    from chats import statements
+
+    chat = Chat.objects.create(namespace=namespace, user_ids=["alice", "bob"], members_key="k")
+    for moment in sorted(moment.astimezone(UTC) for moment in MOMENTS):
+        ChatMessage.objects.create(namespace=namespace, chat=chat, author_id="alice", text=TEXTS[1], sent_at=moment)
+    typed = statements.pages.page(namespace.pk, chat.pk, limit=10)
+    wire = statements.pages.page(namespace.pk, chat.pk, limit=10, render=chat_s.render_message_rows)
+    assert rendered(wire) == rendered([chat_s.MessageSerializer(row).data for row in typed])
+
+
+def test_a_rows_renderer_refuses_columns_out_of_its_order(namespace):
+    with pytest.raises(ValueError, match="renders columns"):
+        stream_s.render_message_rows([], ["author_id", "id", "conversation_id", "text", "sent_at"])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"messages": [{"text": text, "id": "x", "n": 7, "ok": True, "none": None}]} for text in TEXTS]
+    + [{"text": "line\u2028and\u2029paragraph"}, {"text": 'control \x00\x01\x1f\x7f\n\t\r"\\/'}, {}, []],
+)
+def test_the_rpc_renderer_writes_the_bytes_drf_writes(value):
+    from convoproject.rpc.renderers import JSONRenderer as RpcJSONRenderer
+
+    assert RpcJSONRenderer().render(value) == JSONRenderer().render(value)
+
+
+def test_the_rpc_renderer_renders_none_as_nothing_and_refuses_other_types():
+    from convoproject.rpc.renderers import JSONRenderer as RpcJSONRenderer
+
+    assert RpcJSONRenderer().render(None) == b""
+    with pytest.raises(TypeError):
+        RpcJSONRenderer().render({"when": object()})

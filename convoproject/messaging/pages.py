@@ -22,6 +22,7 @@ class Pages:
         parent = message_model.PARENT
         messages, parents = message_model._meta.db_table, parent_model._meta.db_table
         self.columns = columns_of(message_model, *(name.format(parent=parent) for name in PAGE_COLUMNS))
+        self.column_names = tuple(name for name, _ in self.columns)
         select = f"SELECT {', '.join(name for name, _ in self.columns)} FROM {messages}"
         where = f"namespace_id = %s AND {parent}_id = %s AND NOT hidden"
         namespace_id, parent_id, sent_at = fields_of(message_model, "namespace", parent, "sent_at")
@@ -51,36 +52,42 @@ class Pages:
             columns=self.columns,
         )
 
-    def page(self, namespace_id: int, parent_id: uuid.UUID | None, *, sent_before=None, limit: int = 25):
+    def page(self, namespace_id: int, parent_id: uuid.UUID | None, *, sent_before=None, limit: int = 25, render=None):
         """The page (rows of PAGE_COLUMNS), or None if the namespace has no
         such parent. One statement when the page has messages (a message of
         the namespace proves its parent is there); an empty page takes a
-        second, to tell an emptied-out history from a missing parent."""
+        second, to tell an emptied-out history from a missing parent.
+        `render` (a convoproject.rpc.render.rows_renderer) renders the rows
+        straight from the driver's values instead."""
         if parent_id is None:
             return None
         if sent_before is None:
-            rows = self.first.rows(namespace_id, parent_id, limit)
+            statement, values = self.first, (namespace_id, parent_id, limit)
         else:
-            rows = self.before.rows(namespace_id, parent_id, sent_before, limit)
+            statement, values = self.before, (namespace_id, parent_id, sent_before, limit)
+        rows = statement.raw_rows(*values)
         if not rows and self.parent_exists.one(namespace_id, parent_id) is None:
             return None
-        return rows
+        return self._finish(statement, rows, render)
 
-    def first_of_each(self, namespace_id: int, parent_ids: list[uuid.UUID], *, limit: int) -> list:
+    def _finish(self, statement, rows, render):
+        return statement.convert(rows) if render is None else render(rows, self.column_names)
+
+    def first_of_each(self, namespace_id: int, parent_ids: list[uuid.UUID], *, limit: int, render=None) -> list:
         """The first page of each parent, in the order of `parent_ids`, as one
         statement whatever their number: each page one LIMITed backward scan of
         the unique index (a window function would read every message of every
         parent). PostgreSQL joins LATERAL over the ids; SQLite, which has no
-        LATERAL, reads a UNION ALL of one page per parent."""
+        LATERAL, reads a UNION ALL of one page per parent. `render`: as for page()."""
         if not parent_ids:
             return []
         if connection.vendor == "postgresql":
-            return self.each_lateral.rows(parent_ids, namespace_id, limit)
+            return self._finish(self.each_lateral, self.each_lateral.raw_rows(parent_ids, namespace_id, limit), render)
         params = []
         for parent_id in parent_ids:
             params += [namespace_id, parent_id, limit]
-        rows = self.each_union(len(parent_ids)).rows(*params)
-        return [self.first.row._make(row[1:]) for row in rows]
+        rows = self.each_union(len(parent_ids)).raw_rows(*params)
+        return self._finish(self.first, [row[1:] for row in rows], render)  # without the position
 
     @functools.lru_cache(maxsize=128)  # noqa: B019 - one Pages per message model, made once
     def each_union(self, parts: int) -> Statement:

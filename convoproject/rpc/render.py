@@ -6,13 +6,26 @@ render with: the same fields, keys and values (each field's own
 `to_representation`), without the Serializer's per-object work, which costs
 about 40 times more than the values themselves (docs/PERFORMANCE.md).
 tests/test_wire.py holds the two equal on awkward values.
+
+`rows_renderer()` derives, from the same serializer, the function that
+renders a page of rows straight from the database driver's values, without
+the typed row between (UUID objects, aware datetimes): on a page of 25
+messages that step cost more than the rest of the RPC's own work
+(docs/PERFORMANCE.md).
 """
 
+import datetime
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.db import connection
 from rest_framework import fields as drf
+
+from convoproject.sql import column_converter
+
+from .fields import TimestampOut
+from .timestamps import format_timestamp
 
 
 def _represent(field) -> Callable[[Any], Any]:
@@ -38,3 +51,63 @@ def renderer(serializer_class) -> Callable[[Any], dict]:
 
     render.__doc__ = f"The wire form of {serializer_class.__name__}."
     return render
+
+
+def _dashed(hex_digits):
+    """SQLite's stored UUID (32 lowercase hex digits) as str(UUID) writes it."""
+    h = hex_digits
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _timestamp_of_sqlite(value):
+    # SQLite's driver gives a naive UTC datetime (text without a declared type).
+    return format_timestamp(datetime.datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
+def _wire_of_db_value(field, model_field) -> Callable[[Any], Any]:
+    """One column's driver value -> its wire value, on this connection."""
+    kind = (model_field.target_field if model_field.is_relation else model_field).get_internal_type()
+    sqlite = connection.vendor == "sqlite"
+    if sqlite and kind == "UUIDField" and _represent(field) is str:
+        return _dashed
+    if sqlite and kind == "DateTimeField" and type(field) is TimestampOut:
+        return _timestamp_of_sqlite
+    represent, convert = _represent(field), column_converter(model_field)
+    if convert is None:
+        return represent
+    return lambda value: represent(convert(value))
+
+
+def _nullable(wire):
+    return lambda value: None if value is None else wire(value)
+
+
+def rows_renderer(serializer_class) -> Callable[[Sequence[Sequence], Sequence[str]], list[dict]]:
+    """The function that renders rows as the driver gives them (one column per
+    field of `serializer_class`, a ModelSerializer, named by `columns`, in its
+    order) as [renderer(serializer_class)(typed row) ...] would."""
+    fields = serializer_class().fields
+    model = serializer_class.Meta.model
+    names = tuple(fields)
+    sources = tuple(field.source for field in fields.values())
+    by_vendor = {}
+
+    def wire_functions():
+        functions = by_vendor.get(connection.vendor)
+        if functions is None:
+            functions = by_vendor[connection.vendor] = tuple(
+                _nullable(_wire_of_db_value(field, model._meta.get_field(field.source)))
+                if model._meta.get_field(field.source).null
+                else _wire_of_db_value(field, model._meta.get_field(field.source))
+                for field in fields.values()
+            )
+        return functions
+
+    def render_rows(rows, columns) -> list[dict]:
+        if tuple(columns) != sources:
+            raise ValueError(f"{serializer_class.__name__} renders columns {sources}, not {tuple(columns)}")
+        functions = wire_functions()
+        return [{name: wire(value) for name, wire, value in zip(names, functions, row, strict=True)} for row in rows]
+
+    render_rows.__doc__ = f"Rows of the driver in the wire form of {serializer_class.__name__}."
+    return render_rows

@@ -13,8 +13,16 @@ _LATEST = datetime.datetime.max.replace(tzinfo=UTC)
 
 
 def format_timestamp(value):
-    """Always UTC, `Z`, exactly six fractional digits."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Always UTC, `Z`, exactly six fractional digits, four of the year. A
+    naive value is UTC: SQLite's driver hands sent_at back so. isoformat costs
+    a third of strftime (every message of every page), and writes year 1 as
+    "0001" where strftime wrote "1"."""
+    text = value.isoformat(timespec="microseconds")
+    if value.tzinfo is None:
+        return text + "Z"
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(text):
