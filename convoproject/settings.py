@@ -103,6 +103,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Admin's and the pages' flash messages live in the session (which they need
+# anyway). The default FallbackStorage builds a signed-cookie store on every
+# request, the RPCs included: about 10 us each (docs/PERFORMANCE.md).
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 ROOT_URLCONF = "convoproject.urls"
 
 TEMPLATES = [
@@ -148,6 +153,8 @@ def database_from_env():
         options = config.setdefault("OPTIONS", {})
         options.setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=2))
         if config["ENGINE"] == "django.db.backends.postgresql":
+            # Django's, with a health check without a round trip (convoproject/db/postgresql).
+            config["ENGINE"] = POSTGRESQL_ENGINE
             add_postgresql_timeouts(options)
     return config
 
@@ -160,11 +167,13 @@ def with_postgresql_keepalives(config):
     waiting on a dead socket for the kernel's defaults (2 hours of keepalive,
     or about 15 minutes of retransmissions). Ignored over a Unix socket; a
     value in DATABASE_URL's query wins."""
-    if config["ENGINE"] == "django.db.backends.postgresql":
+    if config["ENGINE"] == POSTGRESQL_ENGINE:
         for name, value in POSTGRESQL_KEEPALIVES.items():
             config["OPTIONS"].setdefault(name, value)
     return config
 
+
+POSTGRESQL_ENGINE = "convoproject.db.postgresql"
 
 POSTGRESQL_KEEPALIVES = {
     "keepalives": 1,

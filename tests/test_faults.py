@@ -46,7 +46,7 @@ from tests.support.server import ROOT, Server, free_port
 
 ANSWERS = IdempotentResponse._meta.db_table  # where a claimed Idempotency-Key is written
 
-ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
 SKIP_REASON = "runs in the PostgreSQL run of the suite (DATABASE_URL=postgres://...)"
 
 
