@@ -362,7 +362,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"one_line_warning": {"()": "convoproject.log_filters.OneLineWarning"}},
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # stderr, written by a thread of its own (convoproject/log_handlers.py).
+    "handlers": {"console": {"class": "convoproject.log_handlers.QueuedStreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {
         "django.request": {"level": "ERROR"},
