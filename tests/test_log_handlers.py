@@ -54,7 +54,8 @@ def test_a_traceback_is_formatted_by_the_thread_that_logs():
 SCRIPT = """
 import logging, logging.config, os, sys
 handler = {"class": "convoproject.log_handlers.QueuedStreamHandler"}
-logging.config.dictConfig({"version": 1, "handlers": {"console": handler}, "root": {"handlers": ["console"], "level": "INFO"}})
+root = {"handlers": ["console"], "level": "INFO"}
+logging.config.dictConfig({"version": 1, "handlers": {"console": handler}, "root": root})
 log = logging.getLogger("script")
 log.info("parent before fork")
 child = os.fork()
