@@ -82,6 +82,21 @@ def _nullable(wire):
     return lambda value: None if value is None else wire(value)
 
 
+def _row_function(names, functions):
+    """def render_row(row): return {"id": f0(row[0]), "text": row[3], ...}:
+    one dict display per row, a column whose driver value is already its wire
+    value (text, on both databases) taken as it is. Generated, as namedtuple
+    generates its class, because a zip and a comprehension per row cost half
+    again as much as the conversions themselves."""
+    items = ", ".join(
+        f"{name!r}: row[{i}]" if wire is None else f"{name!r}: f{i}(row[{i}])"
+        for i, (name, wire) in enumerate(zip(names, functions, strict=True))
+    )
+    namespace = {f"f{i}": wire for i, wire in enumerate(functions) if wire is not None}
+    exec(f"def render_row(row):\n    return {{{items}}}", namespace)  # names: identifiers of our serializers
+    return namespace["render_row"]
+
+
 def rows_renderer(serializer_class) -> Callable[[Sequence[Sequence], Sequence[str]], list[dict]]:
     """The function that renders rows as the driver gives them (one column per
     field of `serializer_class`, a ModelSerializer, named by `columns`, in its
@@ -89,25 +104,29 @@ def rows_renderer(serializer_class) -> Callable[[Sequence[Sequence], Sequence[st
     fields = serializer_class().fields
     model = serializer_class.Meta.model
     names = tuple(fields)
+    if not all(name.isidentifier() for name in names):
+        raise TypeError(f"{serializer_class.__name__}: field names must be identifiers")
     sources = tuple(field.source for field in fields.values())
     by_vendor = {}
 
-    def wire_functions():
-        functions = by_vendor.get(connection.vendor)
-        if functions is None:
-            functions = by_vendor[connection.vendor] = tuple(
-                _nullable(_wire_of_db_value(field, model._meta.get_field(field.source)))
-                if model._meta.get_field(field.source).null
-                else _wire_of_db_value(field, model._meta.get_field(field.source))
-                for field in fields.values()
-            )
-        return functions
+    def wire_of(field):
+        model_field = model._meta.get_field(field.source)
+        wire = _wire_of_db_value(field, model_field)
+        if wire is str and model_field.get_internal_type() in {"CharField", "TextField"}:
+            return None  # the driver's str is the wire value
+        return _nullable(wire) if model_field.null else wire
+
+    def render_row_function():
+        render_row = by_vendor.get(connection.vendor)
+        if render_row is None:
+            render_row = by_vendor[connection.vendor] = _row_function(names, [wire_of(f) for f in fields.values()])
+        return render_row
 
     def render_rows(rows, columns) -> list[dict]:
         if tuple(columns) != sources:
             raise ValueError(f"{serializer_class.__name__} renders columns {sources}, not {tuple(columns)}")
-        functions = wire_functions()
-        return [{name: wire(value) for name, wire, value in zip(names, functions, row, strict=True)} for row in rows]
+        render_row = render_row_function()
+        return [render_row(row) for row in rows]
 
     render_rows.__doc__ = f"Rows of the driver in the wire form of {serializer_class.__name__}."
     return render_rows
