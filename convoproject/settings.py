@@ -93,12 +93,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves STATIC_ROOT (the admin's CSS and JS) from the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, stepping aside for API-key RPCs (convoproject.rpc.middleware.BrowserOnly).
+    "convoproject.rpc.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "convoproject.rpc.middleware.CsrfViewMiddleware",
+    "convoproject.rpc.middleware.AuthenticationMiddleware",
+    "convoproject.rpc.middleware.MessageMiddleware",
+    "convoproject.rpc.middleware.XFrameOptionsMiddleware",
     # Turns a django-axes lockout into its answer (AXES_LOCKOUT_CALLABLE).
     "axes.middleware.AxesMiddleware",
 ]

@@ -118,3 +118,30 @@ def test_an_rpc_whose_database_fails_answers_503_in_the_envelope(micro_key, monk
     response = api.post("Streams/CreateConversation", {"group_id": "g", "topic": "t"})
     assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
     assert "127.0.0.1" not in response.content.decode()  # no internals reach the client
+
+
+def test_an_api_key_rpc_skips_the_browser_middleware_a_browser_call_does_not(micro_key, client, admin_user):
+    """Sessions, CSRF, messages and clickjacking step aside for an RPC called
+    with an API key (convoproject.rpc.middleware.BrowserOnly); pages and
+    browser RPCs still get them."""
+    keyed = Client(headers={"Authorization": f"Bearer {micro_key}"})
+    answer = keyed.post("/protobuf/Streams/CreateConversation", {"group_id": "g", "topic": "t"}, "application/json")
+    assert answer.status_code == 200
+    assert not hasattr(answer.wsgi_request, "session") and not hasattr(answer.wsgi_request, "_messages")
+    assert "X-Frame-Options" not in answer.headers and not answer.cookies
+
+    page = client.get("/admin/login/")
+    assert page.status_code == 200 and page.headers["X-Frame-Options"] == "DENY"
+    assert hasattr(page.wsgi_request, "session") and "csrftoken" in page.cookies
+
+    # A logged-in browser's RPC needs the session and the CSRF token: without the token, refused.
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+    refused = browser.post(
+        "/protobuf/Streams/CreateConversation",
+        {"group_id": "g", "topic": "t"},
+        "application/json",
+        headers={"Micro-Namespace": "micro"},
+    )
+    assert refused.status_code == 403, refused.content
+    assert hasattr(refused.wsgi_request, "session")

@@ -1,7 +1,9 @@
-"""The PostgreSQL backend's health check (convoproject/db/postgresql): a
+"""The PostgreSQL backend (convoproject/db/postgresql): its health check (a
 quiet, idle connection is reused without `SELECT 1`; one the server has
-closed is found out at the start of the next request and replaced."""
+closed is found out at the start of the next request and replaced), and its
+timestamps, read by psycopg's own loader, equal to Django's."""
 
+import datetime
 import time
 
 import psycopg
@@ -12,7 +14,7 @@ from tests.support.server import database_url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend's health check"),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend"),
 ]
 
 
@@ -71,3 +73,30 @@ def test_inside_a_transaction_the_round_trip_check_decides(probes):
     finally:
         connection.rollback()
         connection.set_autocommit(True)
+
+
+MOMENTS = [
+    "2026-11-30 07:00:00.123456+00",
+    "2026-11-30 07:00:00+05:30",
+    "2026-03-29 01:30:00.5-11",
+    "0001-01-01 00:00:00+00",
+    "9999-12-31 23:59:59.999999+00",
+]
+
+
+@pytest.mark.parametrize("text", MOMENTS)
+def test_timestamps_are_read_as_djangos_loader_reads_them(text):
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    from convoproject.db.postgresql.base import UTCTimestamptzLoader
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::timestamptz", [text])
+        ours = cursor.fetchone()[0]
+    with connection.cursor() as cursor:
+        register_tzloader(datetime.UTC, cursor.cursor)  # Django's own loader, on this cursor only
+        cursor.execute("SELECT %s::timestamptz", [text])
+        djangos = cursor.fetchone()[0]
+    assert connection.connection.adapters.get_loader(1184, 0) is UTCTimestamptzLoader
+    assert ours == djangos and ours.tzinfo is djangos.tzinfo is datetime.UTC
+    assert ours.isoformat() == djangos.isoformat()
