@@ -93,13 +93,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves STATIC_ROOT (the admin's CSS and JS) from the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Django's own, stepping aside for API-key RPCs (convoproject.rpc.middleware.BrowserOnly).
+    # Sessions, auth and messages: Django's, stepping aside for API-key RPCs (rpc.middleware.BrowserOnly).
     "convoproject.rpc.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "convoproject.rpc.middleware.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "convoproject.rpc.middleware.AuthenticationMiddleware",
     "convoproject.rpc.middleware.MessageMiddleware",
-    "convoproject.rpc.middleware.XFrameOptionsMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a django-axes lockout into its answer (AXES_LOCKOUT_CALLABLE).
     "axes.middleware.AxesMiddleware",
 ]
