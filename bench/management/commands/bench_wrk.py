@@ -145,6 +145,7 @@ class Command(BaseCommand):
             results["databases"].append(self.run_subprocess(vendor))
         meta = results["meta"]
         meta["load_after"] = report.load_average()
+        meta["database_versions"] = {e["vendor"]: e.get("version") for e in results["databases"]}
         meta["seconds"] = round((datetime.datetime.now(datetime.UTC) - started_at).total_seconds())
         reference = wrk_report.load_reference(o["reference"])
         printed = wrk_report.text(results, reference)
