@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from bench import wrk_report
 from bench.wrk_report import layout_name, load_reference, vendor_name, workers_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,10 @@ def plot(results: dict, out: Path, reference: dict | None = None) -> Path:
         f"{meta['machine']['cores']} cores, {meta['started'][:16]}"
     )
     axes.legend(fontsize=8)
+    failed = wrk_report.errors(results)
+    if failed:  # their bars are not clean figures
+        text = f"{failed} requests failed in these runs"
+        axes.text(0.01, 0.98, text, transform=axes.transAxes, color="red", va="top")
     if reference:
         figure.text(
             0.01, 0.01, f"hatched: {reference.get('name')} ({reference.get('source', '')})", fontsize=7, va="bottom"
