@@ -15,6 +15,9 @@
 # make bench-plot - docs/performance-listmessages.png from the latest bench results of both databases
 # make bench-live - live updates: SUBSCRIBERS streams of /events, LIVE_RATE messages/s for LIVE_SECONDS,
 #              delivery latency and loss (docs/PERFORMANCE.md "Live updates"); LIVE_DATABASE_URL is made if missing
+# make bench-wrk - wrk -t2 -c16 against make serve's layout (WORKERS, and 1 worker; THREADS): send, read, create
+#              beside the no-SQL ceiling, on SQLite and PostgreSQL (WRK_POSTGRESQL_URL, made if missing); needs wrk
+# make bench-wrk-plot - docs/performance-wrk.png from bench/results/latest-wrk.json (and reference-synapse.json)
 
 PYTHON ?= python3
 VENV := .venv
@@ -51,7 +54,12 @@ LIVE_SECONDS ?= 30
 LIVE_ARGS ?=
 LIVE_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/convo_benchlive)
 
-.PHONY: setup run serve test lint format conformance loadtest bench bench-plot bench-live
+# make bench-wrk: its PostgreSQL database and extra `manage.py bench_wrk` arguments
+# (e.g. WRK_ARGS="--seconds 5 --warmup 2", "--databases sqlite", "--layouts default").
+WRK_POSTGRESQL_URL ?= postgres://postgres@127.0.0.1:5432/convo_benchwrk
+WRK_ARGS ?=
+
+.PHONY: setup run serve test lint format conformance loadtest bench bench-plot bench-live bench-wrk bench-wrk-plot
 
 setup: $(DEV)
 
@@ -105,6 +113,13 @@ bench-live: setup
 	DATABASE_URL='$(LIVE_DATABASE_URL)' $(PY) manage.py bench_live $(BENCH) --setup-database \
 		--subscribers $(SUBSCRIBERS) --conversations $(LIVE_CONVERSATIONS) --rate $(LIVE_RATE) \
 		--seconds $(LIVE_SECONDS) --workers $(WORKERS) --threads $(THREADS) $(LIVE_ARGS)
+
+bench-wrk: setup
+	$(PY) manage.py bench_wrk $(BENCH) --workers $(WORKERS) --threads $(THREADS) \
+		--postgresql-url '$(WRK_POSTGRESQL_URL)' $(WRK_ARGS)
+
+bench-wrk-plot: setup
+	$(PY) -m bench.plot_wrk
 
 lint: setup
 	$(VENV)/bin/ruff check .
