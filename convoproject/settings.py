@@ -139,6 +139,8 @@ def database_from_env():
         # Kept open like PostgreSQL's: opening a SQLite connection (and its
         # PRAGMAs) costs more than a whole read.
         config["CONN_HEALTH_CHECKS"] = False
+        # Django's backend, with the writers queued before BEGIN IMMEDIATE.
+        config["ENGINE"] = "convoproject.db.sqlite3"
         config["OPTIONS"] = {
             # Writers take the lock when their transaction starts, so two
             # writers never both read the newest sent_at and then collide.
