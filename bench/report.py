@@ -110,7 +110,7 @@ def header_text(results):
     lines = [
         f"Machine:     {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, {m['system']}, Python {m['python']}",
         f"Database:    {db['vendor']} {db['version']} ({db['name']})",
-        f"Server:      gunicorn, {meta['workers']} workers x {meta['threads']} threads (gthread), "
+        f"Server:      gunicorn, {meta['workers']} workers x {meta['threads']} threads (make serve's layout), "
         "DJANGO_PRODUCTION=1, DEBUG off",
         f"Client:      {meta['client_processes']} process(es), {meta['concurrency']} requests in flight, each over "
         f"{meta.get('connections_per_slot', 1)} keep-alive connections in turn, "
