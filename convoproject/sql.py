@@ -95,6 +95,7 @@ class Statement:
         for_update: bool = False,
     ):
         self.sql = " ".join(sql.split())
+        self.param_fields = tuple(params)
         self.params = tuple(_preparer(field) for field in params)
         self.column_fields = tuple(field for _, field in columns)
         self.row = namedtuple("Row", [name for name, _ in columns]) if columns else None
@@ -176,6 +177,19 @@ class Insert(Statement):
         row = [values[name] for name in self.attnames]
         self.execute(*row)
         return self.model.from_db(connection.alias, self.attnames, row)
+
+
+def together(first: Statement, then: Statement) -> Statement:
+    """PostgreSQL: `first`, a data-modifying statement, as a CTE of `then`:
+    both run in one statement, one round trip, and see the same snapshot
+    (neither sees the other's rows). Its parameters are first's, then then's;
+    its rows are then's."""
+    assert not first.for_update and not then.for_update
+    return Statement(
+        f"WITH _first AS ({first.sql}) {then.sql}",
+        params=first.param_fields + then.param_fields,
+        columns=list(zip(then.row._fields, then.column_fields, strict=True)) if then.row else (),
+    )
 
 
 def columns_of(model, *names: str) -> list[tuple[str, Field]]:
