@@ -55,7 +55,8 @@ def postgres_run(test):
 
 
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
-TIMEOUT_VARIABLES = ("DB_CONNECT_TIMEOUT_S", "DB_STATEMENT_TIMEOUT_MS", "DB_LOCK_TIMEOUT_MS")
+TIMEOUT_VARIABLES = ("DB_CONNECT_TIMEOUT_S", "DB_STATEMENT_TIMEOUT_MS", "DB_LOCK_TIMEOUT_MS", "DB_PREPARE_THRESHOLD")
+PREPARED = {"server_side_binding": True, "prepare_threshold": 5}  # settings.add_postgresql_prepared_statements
 
 
 # ---------------------------------------------------------------- the settings
@@ -73,6 +74,7 @@ def test_postgresql_gets_bounded_connect_statement_and_lock_timeouts(clean_env):
     assert database_from_env()["OPTIONS"] == {
         "connect_timeout": 5,
         "options": "-c statement_timeout=10000 -c lock_timeout=5000",
+        **PREPARED,
     }
 
 
@@ -81,9 +83,36 @@ def test_the_timeouts_come_from_the_environment_and_0_sends_none(clean_env):
     clean_env.setenv("DB_CONNECT_TIMEOUT_S", "3")
     clean_env.setenv("DB_STATEMENT_TIMEOUT_MS", "2500")
     clean_env.setenv("DB_LOCK_TIMEOUT_MS", "0")
-    assert database_from_env()["OPTIONS"] == {"connect_timeout": 3, "options": "-c statement_timeout=2500"}
+    assert database_from_env()["OPTIONS"] == {"connect_timeout": 3, "options": "-c statement_timeout=2500", **PREPARED}
     clean_env.setenv("DB_STATEMENT_TIMEOUT_MS", "0")
-    assert database_from_env()["OPTIONS"] == {"connect_timeout": 3}
+    assert database_from_env()["OPTIONS"] == {"connect_timeout": 3, **PREPARED}
+
+
+def test_prepared_statements_come_from_the_environment_and_0_binds_client_side(clean_env):
+    clean_env.setenv("DATABASE_URL", "postgres://convo@db.internal:5432/convo")
+    clean_env.setenv("DB_PREPARE_THRESHOLD", "2")
+    options = database_from_env()["OPTIONS"]
+    assert (options["server_side_binding"], options["prepare_threshold"]) == (True, 2)
+    clean_env.setenv("DB_PREPARE_THRESHOLD", "0")
+    options = database_from_env()["OPTIONS"]
+    assert "server_side_binding" not in options and "prepare_threshold" not in options
+
+
+@pytest.mark.django_db
+def test_the_connections_prepare_what_they_run_often():
+    """The connections the app opens bind server-side and prepare a
+    statement once it has run prepare_threshold times (psycopg)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    connection.ensure_connection()
+    assert connection.connection.prepare_threshold == connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    with connection.cursor() as cursor:
+        for _ in range(connection.connection.prepare_threshold + 1):
+            cursor.execute("SELECT %s::int + 1", [1])
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] >= 1
 
 
 def test_options_in_the_database_url_are_kept_and_win(clean_env):
