@@ -89,6 +89,7 @@ def create_conversation(namespace_id, body):
         group_id=body["group_id"],
         topic=body["topic"],
         created_at=timezone.now(),
+        last_sent_at=None,
     )
     return {"conversation": render_conversation(conversation)}
 
@@ -172,7 +173,12 @@ def create_chat(namespace_id, body):
         try:
             with transaction.atomic():
                 chats.insert_chat.save(
-                    id=row.id, namespace_id=namespace_id, user_ids=members, members_key=key, created_at=row.created_at
+                    id=row.id,
+                    namespace_id=namespace_id,
+                    user_ids=members,
+                    members_key=key,
+                    created_at=row.created_at,
+                    last_sent_at=None,
                 )
         except IntegrityError:  # a racing request made it first
             row = chats.chat_of_members.one(namespace_id, key)

@@ -23,6 +23,7 @@ from bench import bulk
 from bench.management.commands.seed import Progress, TextMaker
 from chats.models import Chat, members_key_of
 from chats.models import Message as ChatMessage
+from convoproject.messaging import ordering
 from convoproject.tenants.models import Namespace
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
@@ -170,4 +171,5 @@ class Maker:
             with transaction.atomic():
                 bulk.write_rows(model, columns, rows)
             progress.advance(len(rows))
+        ordering.refresh_last_sent_at(model, type(parent).objects.filter(pk=parent.pk))  # as the Appender keeps it
         self.made += size

@@ -29,6 +29,10 @@ class Chat(models.Model):
     user_ids = models.JSONField(help_text="The members, sorted by code point.")
     members_key = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The newest sent_at of its messages, kept by the Appender, which locks
+    # the row by updating it (convoproject.messaging.ordering); any other
+    # save must leave it out (update_fields).
+    last_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["namespace", "members_key"], name="chats_chat_one_per_user_set")]

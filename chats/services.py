@@ -29,7 +29,12 @@ def create_chat(namespace: Namespace, *, user_ids: list[str]):
     try:
         with transaction.atomic():
             statements.insert_chat.save(
-                id=chat.id, namespace_id=namespace.pk, user_ids=members, members_key=key, created_at=chat.created_at
+                id=chat.id,
+                namespace_id=namespace.pk,
+                user_ids=members,
+                members_key=key,
+                created_at=chat.created_at,
+                last_sent_at=None,
             )
     except IntegrityError:
         return statements.chat_of_members.one(namespace.pk, key)

@@ -82,9 +82,7 @@ class Statement:
     prepares its value for the database, or None for a value passed as it is
     (an int, a str). `columns` names the result's columns, each with its model
     field (or None: as the driver gives it); rows come back as namedtuples of
-    those names (without `columns`, as the driver's tuples). `for_update`
-    appends FOR UPDATE where the database has it (SQLite has none: there a
-    writer holds the whole database from BEGIN IMMEDIATE on)."""
+    those names (without `columns`, as the driver's tuples)."""
 
     def __init__(
         self,
@@ -92,19 +90,16 @@ class Statement:
         *,
         params: Sequence[Field | None] = (),
         columns: Sequence[tuple[str, Field | None]] = (),
-        for_update: bool = False,
     ):
         self.sql = " ".join(sql.split())
+        self.param_fields = tuple(params)
         self.params = tuple(_preparer(field) for field in params)
         self.column_fields = tuple(field for _, field in columns)
         self.row = namedtuple("Row", [name for name, _ in columns]) if columns else None
-        self.for_update = for_update
         self._converters = {}  # vendor -> [(index, converter)]
 
     def text(self) -> str:
         """The SQL sent on this connection."""
-        if self.for_update and connection.features.has_select_for_update:
-            return self.sql + " FOR UPDATE"
         return self.sql
 
     def prepare(self, values: Sequence) -> list:
@@ -180,6 +175,18 @@ class Insert(Statement):
         row = [values[name] for name in self.attnames]
         self.execute(*row)
         return self.model.from_db(connection.alias, self.attnames, row)
+
+
+def together(first: Statement, then: Statement) -> Statement:
+    """PostgreSQL: `first`, a data-modifying statement, as a CTE of `then`:
+    both run in one statement, one round trip, and see the same snapshot
+    (neither sees the other's rows). Its parameters are first's, then then's;
+    its rows are then's."""
+    return Statement(
+        f"WITH _first AS ({first.sql}) {then.sql}",
+        params=first.param_fields + then.param_fields,
+        columns=list(zip(then.row._fields, then.column_fields, strict=True)) if then.row else (),
+    )
 
 
 def columns_of(model, *names: str) -> list[tuple[str, Field]]:

@@ -25,6 +25,10 @@ class Conversation(models.Model):
     group_id = models.CharField(max_length=255)
     topic = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The newest sent_at of its messages, kept by the Appender, which locks
+    # the row by updating it (convoproject.messaging.ordering); any other
+    # save must leave it out (update_fields).
+    last_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [

@@ -21,7 +21,12 @@ from .serializers import render_conversation
 
 def create_conversation(namespace: Namespace, *, group_id: str, topic: str) -> Conversation:
     return statements.insert_conversation.save(
-        id=uuid.uuid4(), namespace_id=namespace.pk, group_id=group_id, topic=topic, created_at=timezone.now()
+        id=uuid.uuid4(),
+        namespace_id=namespace.pk,
+        group_id=group_id,
+        topic=topic,
+        created_at=timezone.now(),
+        last_sent_at=None,
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.models import Count, F
+from django.db.models import Count, F, Max
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -66,6 +66,10 @@ def test_seed_makes_realistic_data(seeded):
     assert hidden.exists() and not hidden.filter(hidden_reason="").exists()
     assert not StreamMessage.objects.exclude(namespace=F("conversation__namespace")).exists()
     assert "search words:  deadline" in seeded
+    # Each parent's last_sent_at is its newest message's, as the Appender keeps it.
+    for model in (Conversation, Chat):
+        for parent in model.objects.annotate(newest=Max("messages__sent_at")):
+            assert parent.last_sent_at == parent.newest
 
 
 def test_seed_refuses_to_run_on_data_unless_appending(seeded):

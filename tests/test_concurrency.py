@@ -9,7 +9,9 @@ database connection, all released at once by a multiprocessing Barrier:
   returns every message exactly once. Run once with the real clock and once
   with a frozen clock, which sends every message after the first through the
   "newest + 1 microsecond" path: only the parent row lock keeps two writers
-  from reading the same newest sent_at.
+  from reading the same newest sent_at; and once with clocks that disagree
+  between the processes (app servers): a writer behind the newest message
+  takes the same path.
 - CreateChat with different permutations of the same user set: one Chat row,
   and every caller gets its id and created_at.
 
@@ -21,6 +23,7 @@ The children open their own connections to the test database: on
 PostgreSQL as usual, on SQLite to the test database file (settings.py).
 """
 
+import datetime
 import itertools
 import multiprocessing
 import random
@@ -73,18 +76,21 @@ def namespace(shared_database):
 
 
 class Clock:
-    """Stands in for django.utils.timezone inside convoproject.messaging.ordering."""
+    """Stands in for django.utils.timezone inside convoproject.messaging.ordering:
+    frozen at one instant, or the real clock moved back by `behind`."""
 
-    def __init__(self, frozen):
-        self.frozen = frozen
+    def __init__(self, frozen=None, behind=None):
+        self.frozen, self.behind = frozen, behind
 
     def now(self):
-        return self.frozen
+        return self.frozen or timezone.now() - self.behind
 
 
-def run_concurrently(work, *, processes, threads, rounds=1, frozen_now=None):
+def run_concurrently(work, *, processes, threads, rounds=1, frozen_now=None, skew=None):
     """Run `work(writer, round)` in `threads` threads of each of `processes`
     forked processes, `rounds` times; all writers start each round together.
+    The Appender's clock: frozen at `frozen_now`, or `skew` times the process's
+    index behind the real one (app servers whose clocks disagree), or real.
 
     Returns ({writer: [result of each round, in order]}, [error strings]).
     A call that raises is recorded as an error and the writer goes on.
@@ -111,7 +117,8 @@ def run_concurrently(work, *, processes, threads, rounds=1, frozen_now=None):
                 connections.close_all()
 
         try:
-            patch = mock.patch.object(ordering, "timezone", Clock(frozen_now)) if frozen_now else None
+            clock = Clock(frozen_now) if frozen_now else Clock(behind=skew * process_index) if skew else None
+            patch = mock.patch.object(ordering, "timezone", clock) if clock else None
             if patch:
                 patch.start()
             workers = [
@@ -181,6 +188,9 @@ def check_ordering(results, errors, message_model, list_messages, namespace, par
     assert len(rows) == calls
     assert {str(id_): sent_at for id_, sent_at in rows.items()} == dict(created)
     assert len(set(rows.values())) == calls
+    # The parent's row holds the newest (convoproject.messaging.ordering).
+    parent_model = message_model._meta.get_field(message_model.PARENT).related_model
+    assert parent_model.objects.get(pk=parent_id).last_sent_at == max(rows.values())
 
     # Paging with sent_before: every message exactly once, newest first.
     ids, sent_ats = page_through(list_messages, namespace, parent_id)
@@ -192,13 +202,17 @@ def check_ordering(results, errors, message_model, list_messages, namespace, par
     assert [str(m.id) for m in newest] == ids
 
 
-def frozen_clock(kind):
-    """None (the real clock), or a time a few dozen microseconds before a
-    whole second, so the +1 microsecond steps also cross a second boundary
-    (SQLite stores a whole second without the fraction)."""
-    if kind == "real":
-        return None
-    return timezone.now().replace(microsecond=1_000_000 - 50)
+def clocks(kind):
+    """run_concurrently's clock arguments: the real clock; or a frozen time a
+    few dozen microseconds before a whole second, so the +1 microsecond steps
+    also cross a second boundary (SQLite stores a whole second without the
+    fraction); or clocks that disagree by 20 ms from one process to the next,
+    so that a writer's clock is often behind the newest message."""
+    if kind == "frozen":
+        return {"frozen_now": timezone.now().replace(microsecond=1_000_000 - 50)}
+    if kind == "skewed":
+        return {"skew": datetime.timedelta(milliseconds=20)}
+    return {}
 
 
 # --------------------------------------------------------------------- tests
@@ -215,11 +229,11 @@ def race_writers(create_message, clock):
             results.append((str(message.id), message.sent_at))
         return results
 
-    results, errors = run_concurrently(work, processes=PROCESSES, threads=THREADS, frozen_now=frozen_clock(clock))
+    results, errors = run_concurrently(work, processes=PROCESSES, threads=THREADS, **clocks(clock))
     return {writer: rounds[0] if rounds else [] for writer, rounds in results.items()}, errors
 
 
-@pytest.mark.parametrize("clock", ["real", "frozen"])
+@pytest.mark.parametrize("clock", ["real", "frozen", "skewed"])
 def test_streams_create_message_orders_concurrent_writers(namespace, clock):
     conversation = stream_services.create_conversation(namespace, group_id="g", topic="race")
     results, errors = race_writers(
@@ -235,7 +249,7 @@ def test_streams_create_message_orders_concurrent_writers(namespace, clock):
     check_ordering(results, errors, StreamMessage, list_messages, namespace, conversation.id)
 
 
-@pytest.mark.parametrize("clock", ["real", "frozen"])
+@pytest.mark.parametrize("clock", ["real", "frozen", "skewed"])
 def test_chats_create_message_orders_concurrent_writers(namespace, clock):
     writers = [f"p{p}t{t}" for p in range(PROCESSES) for t in range(THREADS)]
     chat = chat_services.create_chat(namespace, user_ids=writers)

@@ -17,12 +17,13 @@ from convoproject.tenants.keys import create_api_key
 from streams import services as stream_services
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
+from tests.support.counts import create_message_statements
 from tests.support.rpc import Rpc
 from tests.test_concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
-BASE, REPEAT = 4, 2  # measured: see test_query_counts
+BASE, REPEAT = create_message_statements(), 2  # measured: see test_query_counts
 
 
 def key(value):
@@ -255,8 +256,7 @@ def test_update_conversation_ignores_the_header(api, conversation):
 
 def test_query_counts(api, conversation, assert_queries):
     """Measured (API key cached by the fixture's first request): CreateMessage
-    alone runs BASE statements (lock the conversation, newest sent_at, insert,
-    its live event);
+    alone runs BASE statements (tests.support.counts);
     a key adds the claim INSERT and the UPDATE that stores the answer; a repeat
     runs the failing INSERT and one SELECT of the stored row."""
     body = {"author_id": "a", "conversation_id": conversation["id"], "text": "x"}

@@ -63,15 +63,27 @@ def publish_many(events: Iterable[Event]) -> int:
 # ---------------------------------------------------------------- the changes
 
 
-def message_created(message: models.Model) -> None:
-    """A new message (convoproject.messaging.ordering.Appender: the parent is locked)."""
-    channel = channels.of(type(message))
-    publish(
-        message.namespace_id,
-        getattr(message, channel.parent_key),
-        Type.MESSAGE,
-        {"message": channel.render_message(message)},
-    )
+class MessageCreated:
+    """The `message` event of a new message. convoproject.messaging.ordering.
+    Appender inserts it itself, in the message's transaction with the parent
+    locked (on PostgreSQL in the same statement as the message): `insert`
+    with `values(message)`, then `inserted()`."""
+
+    insert = insert_event
+
+    @staticmethod
+    def values(message: models.Model) -> list:
+        """The parameters of `insert` for the event of `message` (as saved)."""
+        channel = channels.of(type(message))
+        data = as_data({"message": channel.render_message(message)})
+        return [message.namespace_id, getattr(message, channel.parent_key), Type.MESSAGE, data, timezone.now()]
+
+    @staticmethod
+    def inserted() -> None:
+        _woken_on_commit()
+
+
+message_created = MessageCreated()
 
 
 def lock_parents(messages: models.QuerySet) -> None:

@@ -2,92 +2,165 @@
 `sent_at` is unique and strictly increases in creation order, also with many
 writers on several app servers.
 
-A new message locks its parent's row (FOR UPDATE; on SQLite the whole
-database from BEGIN IMMEDIATE on), reads the newest sent_at of the parent
-from the end of the unique (namespace, parent, sent_at) index, and takes
-`max(now, newest + 1 µs)`. Writers of one parent therefore take turns, and
-none can read the same newest sent_at as another; the unique index is the
-safety net. A page paged with `sent_before` then never skips or repeats.
+A parent's row (a conversation, a chat) holds the newest sent_at of its
+messages, `last_sent_at`. A new message takes
+`max(now, last_sent_at + 1 µs, newest sent_at in the index + 1 µs)` and writes
+it back to the row, in the message's transaction: writers of one parent take
+turns on that row's lock, and none can take the sent_at of another. The
+index's newest (the end of the unique (namespace, parent, sent_at) index, one
+index entry however long the history, hidden messages too) covers messages
+written without the Appender (bulk seeding, the ORM in tests). The unique
+index is the safety net. A page paged with `sent_before` then never skips or
+repeats.
+
+PostgreSQL: one UPDATE takes the lock and the sent_at (`claim`):
+`UPDATE parent SET last_sent_at = GREATEST(now, last_sent_at + 1 µs,
+(newest + 1 µs)) ... RETURNING`. An UPDATE that waited for the row's lock
+evaluates its SET again on the row as its holder committed it (READ
+COMMITTED's re-check), so it always starts from the last writer's
+last_sent_at. (A SELECT ... FOR UPDATE with the index's newest in the same
+statement would not do: after the wait, its subquery still reads the
+statement's snapshot, and misses the message committed meanwhile.) The
+index's term is read in that snapshot too, which is why it only covers
+messages committed before the statement began. Then one statement inserts
+the message and its live event (a data-modifying CTE): BEGIN, two
+statements, COMMIT; the lock is held across the two.
+
+SQLite, whose writer holds the whole database from BEGIN IMMEDIATE on: one
+SELECT reads the row's last_sent_at and the index's newest, Python takes the
+max, an UPDATE stores it, then the message and its event are inserted: four
+statements, the same rows.
 """
 
 import datetime
 import uuid
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from convoproject.sql import Insert, Statement, columns_of, fields_of
+from convoproject.sql import Insert, Statement, columns_of, fields_of, together
 
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
+def _after(sent_at: datetime.datetime | None) -> datetime.datetime | None:
+    return None if sent_at is None else sent_at + ONE_MICROSECOND
+
+
+def refresh_last_sent_at(message_model, parents: models.QuerySet) -> int:
+    """Set the `last_sent_at` of `parents` (conversations or chats) from the
+    end of their messages' unique index, after messages were written without
+    an Appender, in bulk (bench's seed and growth data). Not needed for the
+    ordering (the Appender reads the index's newest too), but keeps the rows
+    right. The number of parents updated."""
+    newest = (
+        message_model.objects.filter(namespace=OuterRef("namespace"), **{message_model.PARENT: OuterRef("pk")})
+        .order_by("-sent_at")
+        .values("sent_at")[:1]
+    )
+    return parents.update(last_sent_at=Subquery(newest))
+
+
 class Appender:
     """How messages of `message_model` are appended to their parents
-    (`parent_model` rows): its three statements, run inside one transaction.
-    `lock_columns` are the parent's columns the writer needs (a chat's users).
-    `announce(message)` runs in the transaction after each append, the lock
-    still held: it publishes the live event (convoproject.live.publish)."""
+    (`parent_model` rows, with a `last_sent_at`), inside one transaction.
+    `lock_columns` are the parent's columns a writer checks (a chat's users).
+    `announce` (convoproject.live.publish.message_created) is the live event
+    inserted with each message, the lock still held."""
 
     def __init__(self, message_model, parent_model, *, lock_columns=("id", "namespace"), announce=None):
         parent = message_model.PARENT
         messages, parents = message_model._meta.db_table, parent_model._meta.db_table
         self.message_model = message_model
         self.announce = announce
-        lock = columns_of(parent_model, *lock_columns)
-        self.lock_parent = Statement(
-            f"SELECT {', '.join(name for name, _ in lock)} FROM {parents} WHERE namespace_id = %s AND id = %s",
-            params=fields_of(parent_model, "namespace", "id"),
-            columns=lock,
-            for_update=True,
+        returned = [*columns_of(parent_model, *lock_columns), *columns_of(parent_model, "last_sent_at")]
+        names = ", ".join(name for name, _ in returned)
+        newest_params = fields_of(message_model, "namespace", parent)
+        parent_params = fields_of(parent_model, "namespace", "id")
+        sent_at = message_model._meta.get_field("sent_at")
+
+        def newest(plus=""):
+            return (
+                f"(SELECT m.sent_at{plus} FROM {messages} m WHERE m.namespace_id = %s AND m.{parent}_id = %s "
+                "ORDER BY m.sent_at DESC LIMIT 1)"
+            )
+
+        # PostgreSQL: the lock and the new sent_at in one statement.
+        plus = " + interval '1 microsecond'"
+        self.claim = Statement(
+            f"UPDATE {parents} SET last_sent_at = GREATEST(%s, last_sent_at{plus}, {newest(plus)}) "
+            f"WHERE namespace_id = %s AND id = %s RETURNING {names}",
+            params=[sent_at, *newest_params, *parent_params],
+            columns=returned,
         )
-        # The end of the unique (namespace, parent, sent_at) index: one index
-        # entry however long the history (hidden messages count too).
+        # SQLite: the row and the index's newest, then the row's new last_sent_at.
         self.newest_sent_at = Statement(
-            f"SELECT sent_at FROM {messages} WHERE namespace_id = %s AND {parent}_id = %s "
-            "ORDER BY sent_at DESC LIMIT 1",
-            params=fields_of(message_model, "namespace", parent),
-            columns=columns_of(message_model, "sent_at"),
+            f"SELECT {names}, {newest()} AS newest FROM {parents} WHERE namespace_id = %s AND id = %s",
+            params=[*newest_params, *parent_params],
+            columns=[*returned, ("newest", sent_at)],
+        )
+        self.set_last_sent_at = Statement(
+            f"UPDATE {parents} SET last_sent_at = %s WHERE namespace_id = %s AND id = %s",
+            params=[sent_at, *parent_params],
         )
         self.insert = Insert(message_model)
+        # PostgreSQL: the message and its live event in one statement.
+        self.insert_announced = together(self.insert, announce.insert) if announce is not None else None
 
-    def locked_parent(self, namespace_id: int, parent_id: uuid.UUID | None):
-        """The parent's row (of `lock_columns`), locked until the transaction
-        ends, or None if the namespace has no such parent."""
+    def claimed_parent(self, namespace_id: int, parent_id: uuid.UUID | None):
+        """The parent's row (`lock_columns` and `last_sent_at`, now the next
+        message's sent_at), locked until the transaction ends, or None if
+        the namespace has no such parent."""
         assert connection.in_atomic_block, "a parent is locked for the rest of a transaction"
-        return None if parent_id is None else self.lock_parent.one(namespace_id, parent_id)
-
-    def next_sent_at(self, namespace_id: int, parent_id: uuid.UUID) -> datetime.datetime:
-        """now, or one microsecond after the parent's newest message if the
-        clock is not past it. The caller holds the parent's lock."""
-        newest = self.newest_sent_at.one(namespace_id, parent_id)
+        if parent_id is None:
+            return None
         now = timezone.now()
-        return now if newest is None or now > newest.sent_at else newest.sent_at + ONE_MICROSECOND
+        if connection.vendor == "postgresql":
+            return self.claim.one(now, namespace_id, parent_id, namespace_id, parent_id)
+        row = self.newest_sent_at.one(namespace_id, parent_id, namespace_id, parent_id)
+        if row is None:
+            return None
+        next_sent_at = max(t for t in (now, _after(row.last_sent_at), _after(row.newest)) if t is not None)
+        self.set_last_sent_at.execute(next_sent_at, namespace_id, parent_id)
+        return self.claim.row._make([*row[:-2], next_sent_at])
 
     def append(self, parent, *, author_id: str, text: str):
-        """A new message (a model instance, as saved) in `parent`, a row with
-        id and namespace_id whose lock the caller holds."""
+        """A new message (a model instance, as saved) in `parent`, a row from
+        claimed_parent() in this transaction, and its live event."""
         assert connection.in_atomic_block, "the parent's lock must be held until the message is committed"
-        message = self.insert.save(
-            id=uuid.uuid4(),
-            namespace_id=parent.namespace_id,
-            **{f"{self.message_model.PARENT}_id": parent.id},
-            author_id=author_id,
-            text=text,
-            sent_at=self.next_sent_at(parent.namespace_id, parent.id),
-            hidden=False,
-            hidden_at=None,
-            hidden_by_id=None,
-            hidden_reason="",
-        )
-        if self.announce is not None:
-            self.announce(message)
+        values = {
+            "id": uuid.uuid4(),
+            "namespace_id": parent.namespace_id,
+            f"{self.message_model.PARENT}_id": parent.id,
+            "author_id": author_id,
+            "text": text,
+            "sent_at": parent.last_sent_at,
+            "hidden": False,
+            "hidden_at": None,
+            "hidden_by_id": None,
+            "hidden_reason": "",
+        }
+        row = [values[name] for name in self.insert.attnames]
+        message = self.message_model.from_db(connection.alias, self.insert.attnames, row)
+        if self.announce is None:
+            self.insert.execute(*row)
+            return message
+        event = self.announce.values(message)
+        if connection.vendor == "postgresql":
+            self.insert_announced.execute(*row, *event)
+        else:
+            self.insert.execute(*row)
+            self.announce.insert.execute(*event)
+        self.announce.inserted()
         return message
 
     def create(self, namespace_id: int, parent_id: uuid.UUID | None, *, author_id: str, text: str, check=None):
-        """Lock the parent, `check(parent row)` (may raise), append: one
-        transaction. None if the namespace has no such parent."""
+        """Claim the parent's next sent_at (locking it), `check(parent row)`
+        (may raise: the transaction, the claim with it, is rolled back),
+        append: one transaction. None if the namespace has no such parent."""
         with transaction.atomic():
-            parent = self.locked_parent(namespace_id, parent_id)
+            parent = self.claimed_parent(namespace_id, parent_id)
             if parent is None:
                 return None
             if check is not None:

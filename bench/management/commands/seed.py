@@ -48,6 +48,7 @@ from chats.models import Chat, members_key_of
 from chats.models import Message as ChatMessage
 from chats.models import Report as ChatReport
 from chats.models import ReportedMessage as ChatReportedMessage
+from convoproject.messaging import ordering
 from convoproject.tenants.models import Namespace
 from streams.models import Conversation
 from streams.models import Message as StreamMessage
@@ -393,6 +394,10 @@ class Command(BaseCommand):
                 write(model, columns, rows)
             made["total"] += len(rows)
             progress.advance(len(rows))
+        # The parents' newest sent_at, as the Appender keeps it.
+        parent_model = model._meta.get_field(model.PARENT).related_model
+        namespace_ids = {parent.namespace_id for parent in parents}
+        ordering.refresh_last_sent_at(model, parent_model.objects.filter(namespace_id__in=namespace_ids))
         return made
 
     def create_rows(self, model, columns, rows):
