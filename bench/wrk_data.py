@@ -35,19 +35,27 @@ class Seeded:
     made: bool  # the read conversation was (re)made, not reused
 
 
-def prepare_database(*, log=print):
-    """PostgreSQL: create the database if missing (through the maintenance
-    database `postgres`), no statement timeout in this session. Then migrate."""
-    if connection.vendor == "postgresql":
-        import psycopg
+def create_database_if_missing(*, log=print):
+    """PostgreSQL: create this connection's database if missing, through the
+    server's maintenance database `postgres` (bench_wrk and bench_live)."""
+    if connection.vendor != "postgresql":
+        return
+    import psycopg
 
-        params = connection.get_connection_params()
-        name = params.pop("dbname")
-        params = {k: v for k, v in params.items() if k not in ("cursor_factory", "context", "prepare_threshold")}
-        with psycopg.connect(dbname="postgres", autocommit=True, **params) as maintenance:
-            if not maintenance.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-                log(f"Creating the database {name}")
-                maintenance.execute(f'CREATE DATABASE "{name}"')
+    params = connection.get_connection_params()
+    name = params.pop("dbname")
+    params = {k: v for k, v in params.items() if k not in ("cursor_factory", "context", "prepare_threshold")}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as maintenance:
+        if not maintenance.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            log(f"Creating the database {name}")
+            maintenance.execute(f'CREATE DATABASE "{name}"')
+
+
+def prepare_database(*, log=print):
+    """PostgreSQL: create the database if missing, no statement timeout in
+    this session. Then migrate."""
+    create_database_if_missing(log=log)
+    if connection.vendor == "postgresql":
         # Migrations and seeding only (this command's own session): an index
         # build may take longer than the server's statement timeout.
         with connection.cursor() as cursor:

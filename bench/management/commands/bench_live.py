@@ -56,6 +56,7 @@ from django.db import DatabaseError, connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from bench import live, report
+from bench.wrk_data import create_database_if_missing
 from convoproject.tenants.keys import new_key_for
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation
@@ -177,17 +178,7 @@ class Command(BaseCommand):
     def setup_database(self):
         """Create the PostgreSQL database if missing (through the server's
         maintenance database `postgres`), then migrate."""
-        if connection.vendor == "postgresql":
-            import psycopg
-
-            params = connection.get_connection_params()
-            name = params.pop("dbname")
-            params = {k: v for k, v in params.items() if k not in ("cursor_factory", "context", "prepare_threshold")}
-            with psycopg.connect(dbname="postgres", autocommit=True, **params) as maintenance:
-                found = maintenance.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-                if not found:
-                    self.say(f"Creating the database {name}")
-                    maintenance.execute(f'CREATE DATABASE "{name}"')
+        create_database_if_missing(log=self.say)
         call_command("migrate", interactive=False, verbosity=0)
 
     def new_key(self, namespace):
