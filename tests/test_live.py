@@ -413,7 +413,10 @@ def test_a_resume_point_past_retention_gets_reset(micro_key, settings):
             with mock.patch("convoproject.live.cursor.time.time", return_value=time.time() - 25 * 3600):
                 old = Cursor.decode((await stream.next()).id)
                 stale = old.encode()
-            await live.db(post, conversation, "missed, but too long ago to say")
+            missed = await live.db(post, conversation, "missed, but too long ago to say")
+            # Once the open stream has it, the hub has read it: the reset's
+            # "now" is after it, and anything replayed would be the log's.
+            assert (await stream.next()).data["message"]["id"] == str(missed.id)
             resumed = await live.open(micro_key, conversation_ids=[conversation.id], last_event_id=stale)
             reset = await resumed.next()
             assert (reset.type, reset.data) == ("reset", {})
