@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from chats import serializers as chat_serializers
 from chats import statements
 from chats.models import Chat, Message
 from tests.support.counts import create_message_statements
@@ -497,13 +498,17 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
         for i in range(50)
     )
     sent_before = start + 20 * SECOND if with_sent_before else None
-    if sent_before is None:
-        page, values = statements.pages.first, (chat.namespace_id, chat.id, 25)
-    else:
-        page, values = statements.pages.before, (chat.namespace_id, chat.id, sent_before, 25)
-    assert_reads_unique_index(
-        Message, page, values, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"]
-    )
+    # The shell's statements, and the RPC's (on PostgreSQL the same page, each row's JSON written by the database).
+    rpc_statements, _ = statements.pages.for_render(chat_serializers.render_message_rows)
+    for page_statements in (statements.pages.typed, rpc_statements):
+        if sent_before is None:
+            page, values = page_statements.first, (chat.namespace_id, chat.id, 25)
+        else:
+            page, values = page_statements.before, (chat.namespace_id, chat.id, sent_before, 25)
+        assert_reads_unique_index(
+            Message, page, values, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"]
+        )
+    page = statements.pages.first if sent_before is None else statements.pages.before
     # What that statement answers is the page as the ORM reads it, and what ListMessages answers.
     expected = [str(m.id) for m in newest_messages(Message, chat.namespace, chat.id, sent_before=sent_before)]
     assert [str(row.id) for row in page.rows(*values)] == expected

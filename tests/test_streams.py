@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from convoproject.tenants.models import Namespace
+from streams import serializers as stream_serializers
 from streams import statements
 from streams.models import Conversation, Message
 from tests.support.counts import create_message_statements
@@ -1178,11 +1179,15 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
     namespace = Namespace.objects.get(name="micro")
     sent_before = BASE + datetime.timedelta(seconds=20) if with_sent_before else None
     conversation_id = uuid.UUID(conv["id"])
-    if sent_before is None:
-        page, values = statements.pages.first, (namespace.pk, conversation_id, 25)
-    else:
-        page, values = statements.pages.before, (namespace.pk, conversation_id, sent_before, 25)
-    assert_reads_unique_index(Message, page, values, UNIQUE_INDEX, UNIQUE_COLUMNS)
+    # The shell's statements, and the RPC's (on PostgreSQL the same page, each row's JSON written by the database).
+    rpc_statements, _ = statements.pages.for_render(stream_serializers.render_message_rows)
+    for page_statements in (statements.pages.typed, rpc_statements):
+        if sent_before is None:
+            page, values = page_statements.first, (namespace.pk, conversation_id, 25)
+        else:
+            page, values = page_statements.before, (namespace.pk, conversation_id, sent_before, 25)
+        assert_reads_unique_index(Message, page, values, UNIQUE_INDEX, UNIQUE_COLUMNS)
+    page = statements.pages.first if sent_before is None else statements.pages.before
     # What that statement answers is the page as the ORM reads it, and what ListMessages answers.
     expected = [str(m.id) for m in newest_messages(Message, namespace, conversation_id, sent_before=sent_before)]
     assert [str(row.id) for row in page.rows(*values)] == expected
@@ -1201,12 +1206,15 @@ def test_recent_messages_reads_each_conversation_from_the_unique_index(api):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE streams_message")
         cursor.execute("SET LOCAL enable_seqscan = off")
-    plan = explain(statements.pages.each_lateral, [uuid.UUID(c) for c in convs], namespace.pk, 3)
-    assert f"Index Scan Backward using {UNIQUE_INDEX}" in plan, plan
-    assert "Seq Scan on streams_message" not in plan, plan
-    # Only the answer (at most 3 per conversation) is sorted, by position.
-    sort_keys = [line for line in plan.splitlines() if "Sort Key" in line]
-    assert all("position" in line for line in sort_keys), plan
+    rpc_statements, as_json = statements.pages.for_render(stream_serializers.render_message_rows)
+    assert as_json  # the RPC's rows are the database's JSON
+    for lateral in (statements.pages.each_lateral, rpc_statements.each_lateral):
+        plan = explain(lateral, [uuid.UUID(c) for c in convs], namespace.pk, 3)
+        assert f"Index Scan Backward using {UNIQUE_INDEX}" in plan, plan
+        assert "Seq Scan on streams_message" not in plan, plan
+        # Only the answer (at most 3 per conversation) is sorted, by position.
+        sort_keys = [line for line in plan.splitlines() if "Sort Key" in line]
+        assert sort_keys and all("position" in line for line in sort_keys), plan
     body = api.ok(RECENT, {"conversation_ids": convs, "limit_per_conversation": 3})
     assert len(body["messages"]) == 3 * len(convs)
 

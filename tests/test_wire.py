@@ -25,6 +25,15 @@ MOMENTS = [
     datetime.datetime(2026, 3, 1, 1, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=-5))),
 ]
 TEXTS = ["hello", "ünïcödé 🎉", "  spaced  ", "x" * 10_000, 'quote " and \\ backslash']
+# What a message's text may hold beyond those (anything but NUL): every
+# control character, DEL, the line and paragraph separators, the slash,
+# characters outside the BMP, HTML.
+AWKWARD_TEXTS = [
+    "".join(map(chr, range(1, 32))) + "\x7f",
+    "line\u2028and\u2029paragraph",
+    '</script><b>"a\\b"</b>/',
+    "\t\n\r\x0b\x0c tabs, feeds \U0001f600 \U0010ffff \ufeff \u00e9 \u0301",
+]
 
 
 def rendered(data):
@@ -65,11 +74,24 @@ def test_chats_rows(namespace, moment, text):
 # ---------------------------------------------------------------- pages rendered from the driver's values
 
 
-@pytest.mark.parametrize("text", TEXTS)
+def response_bytes(wire):
+    """What an RPC answering this page sends (convoproject.rpc.renderers)."""
+    from convoproject.rpc.renderers import dumps
+
+    return dumps({"messages": wire})
+
+
+def drf_bytes(serializer_data):
+    """What DRF's own renderer writes of the serializer's data: the reference."""
+    return JSONRenderer().render({"messages": serializer_data})
+
+
+@pytest.mark.parametrize("text", TEXTS + AWKWARD_TEXTS)
 def test_streams_pages_rendered_from_the_database_equal_the_typed_rows_rendered(namespace, text):
-    """The RPCs render a page straight from the driver's values
-    (render.rows_renderer); the shell's typed rows through the serializer's
-    renderer: the same JSON, on this database, for every moment."""
+    """The RPCs render a page straight from the driver's values, or on
+    PostgreSQL from the JSON the database writes (render.RowsRenderer); the
+    shell's typed rows through DRF's serializer and renderer: the same bytes,
+    on this database, for every moment."""
     from streams import statements
 
     conversation = Conversation.objects.create(namespace=namespace, group_id="g", topic="t")
@@ -80,12 +102,17 @@ def test_streams_pages_rendered_from_the_database_equal_the_typed_rows_rendered(
     typed = statements.pages.page(namespace.pk, conversation.pk, limit=10)
     wire = statements.pages.page(namespace.pk, conversation.pk, limit=10, render=stream_s.render_message_rows)
     assert len(wire) == len(MOMENTS)
-    assert rendered(wire) == rendered([stream_s.MessageSerializer(row).data for row in typed])
-    assert [m["sent_at"] for m in wire][-1] == "0001-01-01T00:00:00.000000Z"  # four digits of the year
+    assert response_bytes(wire) == drf_bytes([stream_s.MessageSerializer(row).data for row in typed])
+    sent = [m["sent_at"] for m in json.loads(response_bytes(wire))["messages"]]
+    assert sent[-1] == "0001-01-01T00:00:00.000000Z"  # four digits of the year
     each = statements.pages.first_of_each(
-        namespace.pk, [conversation.pk], limit=10, render=stream_s.render_message_rows
+        namespace.pk, [conversation.pk, conversation.pk], limit=10, render=stream_s.render_message_rows
     )
-    assert each == wire
+    assert response_bytes(each) == response_bytes(wire + wire)
+    older = statements.pages.page(
+        namespace.pk, conversation.pk, sent_before=MOMENTS[1], limit=10, render=stream_s.render_message_rows
+    )
+    assert json.loads(response_bytes(older))["messages"] == json.loads(response_bytes(wire))["messages"][2:]
 
 
 def test_chats_pages_rendered_from_the_database_equal_the_typed_rows_rendered(namespace):
@@ -96,7 +123,7 @@ def test_chats_pages_rendered_from_the_database_equal_the_typed_rows_rendered(na
         ChatMessage.objects.create(namespace=namespace, chat=chat, author_id="alice", text=TEXTS[1], sent_at=moment)
     typed = statements.pages.page(namespace.pk, chat.pk, limit=10)
     wire = statements.pages.page(namespace.pk, chat.pk, limit=10, render=chat_s.render_message_rows)
-    assert rendered(wire) == rendered([chat_s.MessageSerializer(row).data for row in typed])
+    assert response_bytes(wire) == drf_bytes([chat_s.MessageSerializer(row).data for row in typed])
 
 
 def test_a_rows_renderer_refuses_columns_out_of_its_order(namespace):

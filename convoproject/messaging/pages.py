@@ -15,63 +15,97 @@ from convoproject.sql import Statement, columns_of, fields_of
 PAGE_COLUMNS = ("id", "author_id", "{parent}", "text", "sent_at")
 
 
-class Pages:
-    """The pages of `message_model`, whose parents are `parent_model` rows."""
+class Statements:
+    """The page statements of one select list."""
 
-    def __init__(self, message_model, parent_model):
-        parent = message_model.PARENT
-        messages, parents = message_model._meta.db_table, parent_model._meta.db_table
-        self.columns = columns_of(message_model, *(name.format(parent=parent) for name in PAGE_COLUMNS))
-        self.column_names = tuple(name for name, _ in self.columns)
-        select = f"SELECT {', '.join(name for name, _ in self.columns)} FROM {messages}"
+    def __init__(self, messages: str, parent: str, select_list: str, columns, fields):
+        namespace_id, parent_id, sent_at = fields
+        select = f"SELECT {select_list} FROM {messages}"
         where = f"namespace_id = %s AND {parent}_id = %s AND NOT hidden"
-        namespace_id, parent_id, sent_at = fields_of(message_model, "namespace", parent, "sent_at")
         self.first = Statement(
             f"{select} WHERE {where} ORDER BY sent_at DESC LIMIT %s",
             params=[namespace_id, parent_id, None],
-            columns=self.columns,
+            columns=columns,
         )
         self.before = Statement(
             f"{select} WHERE {where} AND sent_at < %s ORDER BY sent_at DESC LIMIT %s",
             params=[namespace_id, parent_id, sent_at, None],
-            columns=self.columns,
+            columns=columns,
         )
+        # PostgreSQL: the page of each of many parents in one statement, a
+        # LATERAL join over the ids in the order given.
+        self.each_lateral = Statement(
+            f"""SELECT page.{", page.".join(name for name, _ in columns)}
+            FROM unnest(%s::uuid[]) WITH ORDINALITY AS wanted (id, position)
+            CROSS JOIN LATERAL ({select_list.join(["SELECT ", ", sent_at AS page_sent_at"])} FROM {messages}
+                                WHERE namespace_id = %s AND {parent}_id = wanted.id AND NOT hidden
+                                ORDER BY sent_at DESC LIMIT %s) page
+            ORDER BY wanted.position, page.page_sent_at DESC""",
+            params=[None, namespace_id, None],  # the ids: a list of UUIDs, which psycopg sends as uuid[]
+            columns=columns,
+        )
+
+
+class Pages:
+    """The pages of `message_model`, whose parents are `parent_model` rows.
+
+    `typed` are the statements of the rows the shell gets (PAGE_COLUMNS), and
+    of the RPCs on SQLite; `for_render(render)` those an RPC runs: on
+    PostgreSQL, one column, each row's JSON written by the database
+    (convoproject.rpc.render.RowsRenderer.json_sql)."""
+
+    def __init__(self, message_model, parent_model):
+        self.parent = message_model.PARENT
+        self.messages, parents = message_model._meta.db_table, parent_model._meta.db_table
+        self.columns = columns_of(message_model, *(name.format(parent=self.parent) for name in PAGE_COLUMNS))
+        self.column_names = tuple(name for name, _ in self.columns)
+        self.fields = fields_of(message_model, "namespace", self.parent, "sent_at")
+        self.typed = Statements(self.messages, self.parent, ", ".join(self.column_names), self.columns, self.fields)
+        self.first, self.before, self.each_lateral = self.typed.first, self.typed.before, self.typed.each_lateral
         # Only for an empty page: is there such a parent at all?
         self.parent_exists = Statement(
             f"SELECT 1 FROM {parents} WHERE namespace_id = %s AND id = %s",
             params=fields_of(parent_model, "namespace", "id"),
         )
-        # PostgreSQL: the page of each of many parents in one statement, a
-        # LATERAL join over the ids in the order given.
-        self.each_lateral = Statement(
-            f"""SELECT page.* FROM unnest(%s::uuid[]) WITH ORDINALITY AS wanted (id, position)
-            CROSS JOIN LATERAL ({select} WHERE namespace_id = %s AND {parent}_id = wanted.id AND NOT hidden
-                                ORDER BY sent_at DESC LIMIT %s) page
-            ORDER BY wanted.position, page.sent_at DESC""",
-            params=[None, namespace_id, None],  # the ids: a list of UUIDs, which psycopg sends as uuid[]
-            columns=self.columns,
-        )
+        self._json = {}  # the SQL of a row's JSON -> its Statements
+
+    def for_render(self, render) -> tuple[Statements, bool]:
+        """The statements an RPC rendering with `render` runs, and whether
+        their rows are JSON texts (else the driver's values of PAGE_COLUMNS)."""
+        json_sql = None if render is None else render.json_sql()
+        if json_sql is None:
+            return self.typed, False
+        statements = self._json.get(json_sql)
+        if statements is None:
+            statements = self._json[json_sql] = Statements(
+                self.messages, self.parent, f"{json_sql} AS json", [("json", None)], self.fields
+            )
+        return statements, True
 
     def page(self, namespace_id: int, parent_id: uuid.UUID | None, *, sent_before=None, limit: int = 25, render=None):
         """The page (rows of PAGE_COLUMNS), or None if the namespace has no
         such parent. One statement when the page has messages (a message of
         the namespace proves its parent is there); an empty page takes a
         second, to tell an emptied-out history from a missing parent.
-        `render` (a convoproject.rpc.render.rows_renderer) renders the rows
-        straight from the driver's values instead."""
+        `render` (a convoproject.rpc.render.RowsRenderer) answers the page
+        in its wire form instead: dicts rendered from the driver's values,
+        or on PostgreSQL each message's JSON as the database wrote it."""
         if parent_id is None:
             return None
+        statements, as_json = self.for_render(render)
         if sent_before is None:
-            statement, values = self.first, (namespace_id, parent_id, limit)
+            statement, values = statements.first, (namespace_id, parent_id, limit)
         else:
-            statement, values = self.before, (namespace_id, parent_id, sent_before, limit)
+            statement, values = statements.before, (namespace_id, parent_id, sent_before, limit)
         rows = statement.raw_rows(*values)
         if not rows and self.parent_exists.one(namespace_id, parent_id) is None:
             return None
-        return self._finish(statement, rows, render)
+        return self._finish(statement, rows, render, as_json)
 
-    def _finish(self, statement, rows, render):
-        return statement.convert(rows) if render is None else render(rows, self.column_names)
+    def _finish(self, statement, rows, render, as_json):
+        if render is None:
+            return statement.convert(rows)
+        return render.fragments(rows) if as_json else render(rows, self.column_names)
 
     def first_of_each(self, namespace_id: int, parent_ids: list[uuid.UUID], *, limit: int, render=None) -> list:
         """The first page of each parent, in the order of `parent_ids`, as one
@@ -81,13 +115,15 @@ class Pages:
         LATERAL, reads a UNION ALL of one page per parent. `render`: as for page()."""
         if not parent_ids:
             return []
+        statements, as_json = self.for_render(render)
         if connection.vendor == "postgresql":
-            return self._finish(self.each_lateral, self.each_lateral.raw_rows(parent_ids, namespace_id, limit), render)
+            statement = statements.each_lateral
+            return self._finish(statement, statement.raw_rows(parent_ids, namespace_id, limit), render, as_json)
         params = []
         for parent_id in parent_ids:
             params += [namespace_id, parent_id, limit]
         rows = self.each_union(len(parent_ids)).raw_rows(*params)
-        return self._finish(self.first, [row[1:] for row in rows], render)  # without the position
+        return self._finish(self.first, [row[1:] for row in rows], render, as_json)  # without the position
 
     @functools.lru_cache(maxsize=128)  # noqa: B019 - one Pages per message model, made once
     def each_union(self, parts: int) -> Statement:

@@ -12,13 +12,21 @@ renders a page of rows straight from the database driver's values, without
 the typed row between (UUID objects, aware datetimes): on a page of 25
 messages that step cost more than the rest of the RPC's own work
 (docs/PERFORMANCE.md).
+
+On PostgreSQL it has the database write each row's JSON instead
+(`json_sql`, from the same serializer): psycopg then loads one text per
+row, where UUID and timestamp objects cost more than the rest of the
+request's own work, and the response embeds those texts as they are
+(orjson.Fragment). The database's JSON strings are orjson's, escape for
+escape; tests/test_wire.py holds the bytes equal.
 """
 
 import datetime
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
+import orjson
 from django.db import connection
 from rest_framework import fields as drf
 
@@ -97,36 +105,84 @@ def _row_function(names, functions):
     return namespace["render_row"]
 
 
-def rows_renderer(serializer_class) -> Callable[[Sequence[Sequence], Sequence[str]], list[dict]]:
-    """The function that renders rows as the driver gives them (one column per
-    field of `serializer_class`, a ModelSerializer, named by `columns`, in its
-    order) as [renderer(serializer_class)(typed row) ...] would."""
-    fields = serializer_class().fields
-    model = serializer_class.Meta.model
-    names = tuple(fields)
-    if not all(name.isidentifier() for name in names):
-        raise TypeError(f"{serializer_class.__name__}: field names must be identifiers")
-    sources = tuple(field.source for field in fields.values())
-    by_vendor = {}
+# PostgreSQL's JSON of a column's value, by the field that renders it: the
+# wire form's text, quoted and escaped as orjson does (to_json escapes the
+# quote and the backslash, writes \b \f \n \r \t so, and other control
+# characters as \u00xx in lower case).
+_TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'  # four digits of the year, six of the fraction
 
-    def wire_of(field):
-        model_field = model._meta.get_field(field.source)
+
+def _json_sql_postgresql(field, model_field, column: str) -> str:
+    kind = (model_field.target_field if model_field.is_relation else model_field).get_internal_type()
+    if kind == "UUIDField" and _represent(field) is str:
+        expression = f"'\"' || {column}::text || '\"'"  # UUID's text form is str(UUID)'s
+    elif kind in {"CharField", "TextField"} and _represent(field) is str:
+        expression = f"to_json({column})::text"
+    elif kind == "DateTimeField" and type(field) is TimestampOut:
+        expression = f"'\"' || to_char({column} AT TIME ZONE 'UTC', '{_TIMESTAMP_FORMAT}') || '\"'"
+    else:
+        raise TypeError(f"{type(field).__name__} of a {kind} is not rendered in SQL")
+    return f"coalesce({expression}, 'null')" if model_field.null else expression
+
+
+class RowsRenderer:
+    """Renders rows as the driver gives them (one column per field of
+    `serializer_class`, a ModelSerializer, named by `columns`, in its order)
+    as [renderer(serializer_class)(typed row) ...] would: called with
+    (rows, columns). On PostgreSQL, `json_sql()` is the SQL expression of a
+    row's JSON text instead, and `fragments()` turns those texts into the
+    response's elements."""
+
+    def __init__(self, serializer_class):
+        self.name = serializer_class.__name__
+        fields = serializer_class().fields
+        self.model = serializer_class.Meta.model
+        self.names = tuple(fields)
+        if not all(name.isidentifier() for name in self.names):
+            raise TypeError(f"{self.name}: field names must be identifiers")
+        self.fields = tuple(fields.values())
+        self.sources = tuple(field.source for field in self.fields)
+        self._render_row = {}  # vendor -> the generated render_row
+
+    def __call__(self, rows, columns) -> list[dict]:
+        if tuple(columns) != self.sources:
+            raise ValueError(f"{self.name} renders columns {self.sources}, not {tuple(columns)}")
+        render_row = self._render_row.get(connection.vendor)
+        if render_row is None:
+            functions = [self._wire_of(field) for field in self.fields]
+            render_row = self._render_row[connection.vendor] = _row_function(self.names, functions)
+        return [render_row(row) for row in rows]
+
+    def _wire_of(self, field):
+        model_field = self.model._meta.get_field(field.source)
         wire = _wire_of_db_value(field, model_field)
         if wire is str and model_field.get_internal_type() in {"CharField", "TextField"}:
             return None  # the driver's str is the wire value
         return _nullable(wire) if model_field.null else wire
 
-    def render_row_function():
-        render_row = by_vendor.get(connection.vendor)
-        if render_row is None:
-            render_row = by_vendor[connection.vendor] = _row_function(names, [wire_of(f) for f in fields.values()])
-        return render_row
+    def json_sql(self) -> str | None:
+        """The SQL expression of a row's JSON text, in the wire form, on this
+        connection; None where rendering the driver's values costs less
+        (SQLite: the database runs in this process, and its string functions
+        cost what Python's do)."""
+        if connection.vendor != "postgresql":
+            return None
+        parts = []
+        for name, field in zip(self.names, self.fields, strict=True):
+            model_field = self.model._meta.get_field(field.source)
+            opening = "," if parts else "{"
+            key = orjson.dumps(name).decode()  # an identifier: no quote to escape in SQL
+            value = _json_sql_postgresql(field, model_field, model_field.column)
+            parts.append(f"'{opening}{key}:' || {value}")
+        return " || ".join(parts) + " || '}'"
 
-    def render_rows(rows, columns) -> list[dict]:
-        if tuple(columns) != sources:
-            raise ValueError(f"{serializer_class.__name__} renders columns {sources}, not {tuple(columns)}")
-        render_row = render_row_function()
-        return [render_row(row) for row in rows]
+    @staticmethod
+    def fragments(rows) -> list:
+        """Rows whose first column is json_sql()'s text, as response
+        elements that orjson (convoproject.rpc.renderers) writes as they are."""
+        return [orjson.Fragment(row[0]) for row in rows]
 
-    render_rows.__doc__ = f"Rows of the driver in the wire form of {serializer_class.__name__}."
-    return render_rows
+
+def rows_renderer(serializer_class) -> RowsRenderer:
+    """The RowsRenderer of `serializer_class`."""
+    return RowsRenderer(serializer_class)

@@ -90,6 +90,9 @@ class Command(BaseCommand):
         load.add_argument("--warmup", type=int, default=5, help="Seconds of the warm-up run before each (0: none).")
         load.add_argument("--connections", type=int, default=16, help="wrk -c: keep-alive connections.")
         load.add_argument("--wrk-threads", type=int, default=2, help="wrk -t.")
+        load.add_argument(
+            "--requests", default=",".join(wrk.REQUESTS), help="Which of them to run, e.g. noop,read for an A/B."
+        )
         server = parser.add_argument_group("server")
         server.add_argument("--layouts", default="default,1", help="Numbers of workers, 'default' being --workers.")
         server.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="make serve's WORKERS.")
@@ -122,6 +125,9 @@ class Command(BaseCommand):
         if o["connections"] < o["wrk_threads"]:
             raise CommandError("--connections must be at least --wrk-threads (wrk gives each thread some).")
         self.layouts = worker_counts(o["layouts"], default=o["workers"])
+        self.requests = [name.strip() for name in o["requests"].split(",") if name.strip()]
+        if not self.requests or any(name not in wrk.REQUESTS for name in self.requests):
+            raise CommandError(f"--requests takes some of {','.join(wrk.REQUESTS)}, not {o['requests']!r}.")
         self.load = wrk.Load(o["seconds"], o["warmup"], o["connections"], o["wrk_threads"])
         if o["one_database"]:
             try:
@@ -168,7 +174,7 @@ class Command(BaseCommand):
             url = f"sqlite:///{path}"
         self.say(f"\n{wrk_report.vendor_name(vendor)}: {without_password(url)}")
         argv = [sys.executable, str(ROOT / "manage.py"), "bench_wrk", "--settings=bench.settings"]
-        for name in ("seconds", "warmup", "connections", "wrk_threads", "layouts", "workers", "threads"):
+        for name in ("seconds", "warmup", "connections", "wrk_threads", "requests", "layouts", "workers", "threads"):
             argv += [f"--{name.replace('_', '-')}", str(o[name])]
         argv += ["--messages", str(o["messages"]), "--results", o["results"], "--verbosity", str(o["verbosity"])]
         with tempfile.TemporaryDirectory(prefix="bench-wrk-") as directory:
@@ -222,7 +228,11 @@ class Command(BaseCommand):
         wrk_data.prepare_database(log=self.say)
         seeded = wrk_data.seed(messages=o["messages"], log=self.say)
         self.say(f"Seeded in {time.monotonic() - t0:.1f} s (read conversation {'made' if seeded.made else 'reused'})")
-        requests = wrk.requests(read_id=seeded.read_id, send_id=seeded.send_id)
+        requests = {
+            name: request
+            for name, request in wrk.requests(read_id=seeded.read_id, send_id=seeded.send_id).items()
+            if name in self.requests
+        }
         url = database_url(connection.settings_dict, application_name=APPLICATION_NAME)
         entry = {
             "vendor": vendor,
