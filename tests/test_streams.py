@@ -18,7 +18,7 @@ from streams import statements
 from streams.models import Conversation, Message
 from tests.support.counts import create_message_statements
 from tests.support.factories import newest_messages
-from tests.support.plans import assert_reads_unique_index, explain
+from tests.support.plans import assert_reads_unique_index, explain, unique_index_name
 from tests.support.rpc import assert_envelope
 
 UTC = datetime.UTC
@@ -1131,7 +1131,7 @@ def test_query_counts_messages(api, assert_queries):
         assert api.ok(LIST_MSGS, {"conversation_id": conv["id"], "sent_before": first["sent_at"]}) == {"messages": []}
     with assert_queries(2):  # the same two for a conversation that does not exist
         api.err(LIST_MSGS, {"conversation_id": str(uuid.uuid4())}, 404, "NOT_FOUND")
-    with assert_queries(1):  # one UNION ALL
+    with assert_queries(1):  # one statement
         assert len(api.ok(RECENT, {"conversation_ids": [conv["id"]]})["messages"]) == 2
 
 
@@ -1217,6 +1217,29 @@ def test_recent_messages_reads_each_conversation_from_the_unique_index(api):
         assert sort_keys and all("position" in line for line in sort_keys), plan
     body = api.ok(RECENT, {"conversation_ids": convs, "limit_per_conversation": 3})
     assert len(body["messages"]) == 3 * len(convs)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the JSON array form is SQLite's")
+def test_recent_messages_reads_each_conversation_from_the_unique_index_on_sqlite(api, assert_queries):
+    """SQLite: one statement, the ids a JSON array, each joined to a LIMITed
+    walk of the unique index (newest first, no sort of its own) by a
+    correlated IN; only the answer is sorted."""
+    convs = [api.conversation()["id"] for _ in range(OTHER_PARENTS)]
+    for conv in convs:
+        orm_messages(conv, 50)
+    namespace = Namespace.objects.get(name="micro")
+    listed = json.dumps([uuid.UUID(c).hex for c in convs])
+    plan = explain(statements.pages.typed.each_listed, listed, namespace.pk, 3)
+    index = unique_index_name(Message, UNIQUE_INDEX, UNIQUE_COLUMNS)
+    assert f"SEARCH page USING INDEX {index} (namespace_id=? AND conversation_id=?)" in plan, plan
+    assert "SCAN streams_message" not in plan and "SCAN page" not in plan, plan
+    assert plan.count("TEMP B-TREE") == 1, plan  # the answer's order (position, sent_at)
+    with assert_queries(1):
+        body = api.ok(RECENT, {"conversation_ids": convs, "limit_per_conversation": 3})
+    expected = [
+        str(m.id) for conv in convs for m in newest_messages(Message, namespace, uuid.UUID(conv), sent_before=None)[:3]
+    ]
+    assert ids(body["messages"]) == expected
 
 
 def test_create_message_reads_the_newest_sent_at_from_the_end_of_the_unique_index(api):

@@ -143,6 +143,7 @@ class RowsRenderer:
         self.fields = tuple(fields.values())
         self.sources = tuple(field.source for field in self.fields)
         self._render_row = {}  # vendor -> the generated render_row
+        self._json_sql = None  # PostgreSQL's, made once
 
     def __call__(self, rows, columns) -> list[dict]:
         if tuple(columns) != self.sources:
@@ -167,6 +168,11 @@ class RowsRenderer:
         cost what Python's do)."""
         if connection.vendor != "postgresql":
             return None
+        if self._json_sql is None:
+            self._json_sql = self._postgresql_json_sql()
+        return self._json_sql
+
+    def _postgresql_json_sql(self) -> str:
         parts = []
         for name, field in zip(self.names, self.fields, strict=True):
             model_field = self.model._meta.get_field(field.source)
