@@ -38,6 +38,7 @@ from chats.models import members_key_of
 from chats.serializers import render_chat
 from chats.serializers import render_message as render_chat_message
 from chats.serializers import render_message_rows as render_chat_message_rows
+from convoproject.rpc.renderers import dumps
 from convoproject.tenants.keys import find_active_key
 from streams import statements as streams
 from streams.serializers import render_conversation, render_message, render_message_rows
@@ -62,9 +63,7 @@ def floor(rpc):
                 answer = work(api_key.namespace_id, json.loads(request.body or b"{}"))
             except NotFound:
                 return HttpResponse(b'{"code":404}', status=404, content_type="application/json")
-            return HttpResponse(
-                json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode(), content_type="application/json"
-            )
+            return HttpResponse(dumps(answer), content_type="application/json")  # the RPCs' own JSON writer
 
         view.work = work
         FLOORS[rpc] = view
