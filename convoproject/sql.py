@@ -22,7 +22,7 @@ import uuid
 from collections import namedtuple
 from collections.abc import Sequence
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field
 
 
@@ -106,8 +106,12 @@ class Statement:
         """The parameters as the database takes them."""
         if len(values) != len(self.params):
             raise TypeError(f"{len(self.params)} parameters expected, {len(values)} given: {self.sql}")
+        # The connection itself, not the `connection` proxy: the fields look
+        # at its features and operations, each look through the proxy a
+        # thread-local lookup (7 us of the 17 of a message's insert).
+        db = connections[DEFAULT_DB_ALIAS]
         return [
-            value if field is None else field.get_db_prep_value(value, connection)
+            value if field is None else field.get_db_prep_value(value, db)
             for field, value in zip(self.params, values, strict=True)
         ]
 
