@@ -1195,6 +1195,43 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
     assert ids(api.ok(LIST_MSGS, body)["messages"]) == expected
 
 
+def test_a_big_quiet_conversation_is_still_read_from_the_unique_index(api):
+    """A conversation holding most of the namespace's messages, all older
+    than the other conversations' newest: with the column statistics
+    (ANALYZE), PostgreSQL's planner took the conversation for most of the
+    table and walked the newest-first `sent_at` index, filtering out every
+    newer message of the others (1.6x the time at 1,000,000 messages, and
+    unbounded for a quiet conversation among busy ones). The parent's id is
+    a parameter the planner does not look into: the page, the deep page and
+    CreateMessage's newest sent_at stay a walk of the unique index."""
+    big = api.conversation()["id"]
+    orm_messages(big, 3000, start=BASE)
+    for _ in range(50):
+        orm_messages(api.conversation()["id"], 6, start=BASE + datetime.timedelta(days=1), prefix="newer")
+    namespace = Namespace.objects.get(name="micro")
+    big_id = uuid.UUID(big)
+    rpc_statements, _ = statements.pages.for_render(stream_serializers.render_message_rows)
+    for page_statements in (statements.pages.typed, rpc_statements):
+        assert_reads_unique_index(
+            Message, page_statements.first, (namespace.pk, big_id, 25), UNIQUE_INDEX, UNIQUE_COLUMNS
+        )
+        assert_reads_unique_index(
+            Message,
+            page_statements.before,
+            (namespace.pk, big_id, BASE + datetime.timedelta(seconds=100), 25),
+            UNIQUE_INDEX,
+            UNIQUE_COLUMNS,
+        )
+    appender = statements.messages
+    if connection.vendor == "postgresql":
+        claim, values = appender.claim, (timezone.now(), namespace.pk, big_id, namespace.pk, big_id)
+    else:
+        claim, values = appender.newest_sent_at, (namespace.pk, big_id, namespace.pk, big_id)
+    assert_reads_unique_index(Message, claim, values, UNIQUE_INDEX, UNIQUE_COLUMNS)
+    body = api.ok(LIST_MSGS, {"conversation_id": big})
+    assert [m["text"] for m in body["messages"]] == [f"m {i}" for i in range(3000, 2975, -1)]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the LATERAL form is PostgreSQL's")
 def test_recent_messages_reads_each_conversation_from_the_unique_index(api):
     """PostgreSQL: one LATERAL join, a LIMITed backward scan of the unique

@@ -82,7 +82,9 @@ class Appender:
 
         def newest(plus=""):
             return (
-                f"(SELECT m.sent_at{plus} FROM {messages} m WHERE m.namespace_id = %s AND m.{parent}_id = %s "
+                # The parent's id as a scalar subquery, as in pages.py: the
+                # unique index's end, however big the parent.
+                f"(SELECT m.sent_at{plus} FROM {messages} m WHERE m.namespace_id = %s AND m.{parent}_id = (SELECT %s) "
                 "ORDER BY m.sent_at DESC LIMIT 1)"
             )
 
