@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import re
+import subprocess
 from io import StringIO
 
 import pytest
@@ -259,6 +260,42 @@ def test_refuses_without_wrk_which(monkeypatch):
     monkeypatch.setattr(wrk.shutil, "which", lambda name: None)
     with pytest.raises(CommandError, match=r"wrk is not installed.*apt-get install wrk"):
         call_command(bench_wrk.Command(), stdout=StringIO(), stderr=StringIO())
+
+
+def test_refuses_requests_it_does_not_know(monkeypatch):
+    monkeypatch.setattr(wrk, "executable", lambda: "/usr/bin/wrk")
+    for asked in ("noop,reed", " , "):
+        with pytest.raises(CommandError, match="--requests takes some of noop,read,send,create"):
+            call_command(bench_wrk.Command(), requests=asked, stdout=StringIO(), stderr=StringIO())
+
+
+def test_passes_the_requests_asked_to_each_database(monkeypatch, tmp_path):
+    """A subset (an A/B of reads) reaches the per-database subprocess."""
+    monkeypatch.setattr(wrk, "executable", lambda: "/usr/bin/wrk")
+    monkeypatch.setattr(wrk, "version", lambda path: "test")
+    argvs = []
+
+    real_run = subprocess.run
+
+    def run(argv, **kwargs):
+        if "--one-database" not in argv:  # git, for the results' metadata
+            return real_run(argv, **kwargs)
+        argvs.append(argv)
+        return subprocess.CompletedProcess(argv, 1)
+
+    monkeypatch.setattr(bench_wrk.subprocess, "run", run)
+    with pytest.raises(CommandError):  # the stand-in subprocess wrote no results
+        call_command(
+            bench_wrk.Command(),
+            requests="noop,read",
+            databases="sqlite",
+            results=str(tmp_path),
+            reference="",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    (argv,) = argvs
+    assert argv[argv.index("--requests") + 1] == "noop,read"
 
 
 def test_prints_writes_then_fails_on_errors(monkeypatch, tmp_path):
