@@ -148,3 +148,22 @@ def test_the_rpc_renderer_renders_none_as_nothing_and_refuses_other_types():
     assert RpcJSONRenderer().render(None) == b""
     with pytest.raises(TypeError):
         RpcJSONRenderer().render({"when": object()})
+
+
+@pytest.mark.parametrize(
+    "stored, wire",
+    [
+        ("2026-11-24 12:00:00.000001", "2026-11-24T12:00:00.000001Z"),
+        ("2026-11-24 12:00:00", "2026-11-24T12:00:00.000000Z"),
+        ("0001-01-01 00:00:00", "0001-01-01T00:00:00.000000Z"),
+        # Shapes Django does not write, read the slow way.
+        ("2026-11-24 12:00:00.5", "2026-11-24T12:00:00.500000Z"),
+        ("2026-11-24T12:00:00+00:00", "2026-11-24T12:00:00.000000Z"),
+        ("2026-11-24 13:00:00+01:00", "2026-11-24T12:00:00.000000Z"),
+        (datetime.datetime(2026, 11, 24, 12, 0, 0, 7), "2026-11-24T12:00:00.000007Z"),
+    ],
+)
+def test_sqlite_timestamps_are_read_from_their_stored_text(stored, wire):
+    from convoproject.rpc.render import _timestamp_of_sqlite
+
+    assert _timestamp_of_sqlite(stored) == wire

@@ -27,13 +27,15 @@ class Statements:
         # walked the `sent_at` index instead of this unique one, reading
         # every newer message of the others (tests/test_streams.py).
         where = f"namespace_id = %s AND {parent}_id = (SELECT %s) AND NOT hidden"
+        # {messages}.sent_at, the column: SQLite would take a bare `sent_at`
+        # in ORDER BY for the select list's (e.g. the stored text).
         self.first = Statement(
-            f"{select} WHERE {where} ORDER BY sent_at DESC LIMIT %s",
+            f"{select} WHERE {where} ORDER BY {messages}.sent_at DESC LIMIT %s",
             params=[namespace_id, parent_id, None],
             columns=columns,
         )
         self.before = Statement(
-            f"{select} WHERE {where} AND sent_at < %s ORDER BY sent_at DESC LIMIT %s",
+            f"{select} WHERE {where} AND {messages}.sent_at < %s ORDER BY {messages}.sent_at DESC LIMIT %s",
             params=[namespace_id, parent_id, sent_at, None],
             columns=columns,
         )
@@ -42,7 +44,7 @@ class Statements:
         self.each_lateral = Statement(
             f"""SELECT page.{", page.".join(name for name, _ in columns)}
             FROM unnest(%s::uuid[]) WITH ORDINALITY AS wanted (id, position)
-            CROSS JOIN LATERAL ({select_list.join(["SELECT ", ", sent_at AS page_sent_at"])} FROM {messages}
+            CROSS JOIN LATERAL (SELECT {select_list}, sent_at AS page_sent_at FROM {messages}
                                 WHERE namespace_id = %s AND {parent}_id = wanted.id AND NOT hidden
                                 ORDER BY sent_at DESC LIMIT %s) page
             ORDER BY wanted.position, page.page_sent_at DESC""",
@@ -69,10 +71,11 @@ class Statements:
 class Pages:
     """The pages of `message_model`, whose parents are `parent_model` rows.
 
-    `typed` are the statements of the rows the shell gets (PAGE_COLUMNS), and
-    of the RPCs on SQLite; `for_render(render)` those an RPC runs: on
-    PostgreSQL, one column, each row's JSON written by the database
-    (convoproject.rpc.render.RowsRenderer.json_sql)."""
+    `typed` are the statements of the rows the shell gets (PAGE_COLUMNS);
+    `for_render(render)` those an RPC runs, with the renderer's select list
+    (convoproject.rpc.render.RowsRenderer.select_list): on PostgreSQL one
+    column, each row's JSON written by the database; on SQLite the same
+    columns, timestamps as their stored text."""
 
     def __init__(self, message_model, parent_model):
         self.parent = message_model.PARENT
@@ -87,20 +90,21 @@ class Pages:
             f"SELECT 1 FROM {parents} WHERE namespace_id = %s AND id = %s",
             params=fields_of(parent_model, "namespace", "id"),
         )
-        self._json = {}  # the SQL of a row's JSON -> its Statements
+        self._by_select = {}  # a renderer's select list -> (its Statements, as JSON)
 
     def for_render(self, render) -> tuple[Statements, bool]:
         """The statements an RPC rendering with `render` runs, and whether
-        their rows are JSON texts (else the driver's values of PAGE_COLUMNS)."""
-        json_sql = None if render is None else render.json_sql()
-        if json_sql is None:
+        their rows are JSON texts (else the driver's values of PAGE_COLUMNS,
+        as RowsRenderer.select_list reads them)."""
+        if render is None:
             return self.typed, False
-        statements = self._json.get(json_sql)
-        if statements is None:
-            statements = self._json[json_sql] = Statements(
-                self.messages, self.parent, f"{json_sql} AS json", [("json", None)], self.fields
-            )
-        return statements, True
+        select_list, as_json = render.select_list()
+        found = self._by_select.get(select_list)
+        if found is None:
+            columns = [("json", None)] if as_json else self.columns
+            statements = Statements(self.messages, self.parent, select_list, columns, self.fields)
+            found = self._by_select[select_list] = (statements, as_json)
+        return found
 
     def page(self, namespace_id: int, parent_id: uuid.UUID | None, *, sent_before=None, limit: int = 25, render=None):
         """The page (rows of PAGE_COLUMNS), or None if the namespace has no

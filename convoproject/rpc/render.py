@@ -68,8 +68,26 @@ def _dashed(hex_digits):
 
 
 def _timestamp_of_sqlite(value):
-    # SQLite's driver gives a naive UTC datetime (text without a declared type).
-    return format_timestamp(datetime.datetime.fromisoformat(value) if isinstance(value, str) else value)
+    """SQLite's stored timestamp, naive UTC: its text as Django stores it
+    ("2026-11-24 12:00:00.000001", the fraction left out when zero), cut
+    into the wire form, or a datetime (a column of declared type datetime,
+    which Django's converter parses)."""
+    if type(value) is str:
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:]}Z"
+        if len(value) == 19 and value[10] == " ":
+            return f"{value[:10]}T{value[11:]}.000000Z"
+        value = datetime.datetime.fromisoformat(value)
+    return format_timestamp(value)
+
+
+def _select_sqlite(field, model_field, column: str) -> str:
+    # A timestamp as its stored text (an expression has no declared type, so
+    # Django's converter does not parse it): cutting the text costs a fifth
+    # of parsing it and writing it again.
+    if model_field.get_internal_type() == "DateTimeField" and type(field) is TimestampOut:
+        return f"CAST({column} AS TEXT) AS {column}"
+    return column
 
 
 def _wire_of_db_value(field, model_field) -> Callable[[Any], Any]:
@@ -160,6 +178,22 @@ class RowsRenderer:
         if wire is str and model_field.get_internal_type() in {"CharField", "TextField"}:
             return None  # the driver's str is the wire value
         return _nullable(wire) if model_field.null else wire
+
+    def select_list(self) -> tuple[str, bool]:
+        """The select list of the rows this renders, on this connection, and
+        whether they are JSON texts: on PostgreSQL each row's JSON
+        (json_sql()); on SQLite the columns, timestamps as their stored text.
+        Columns named by their own names: a statement orders by its table's
+        column (`table.sent_at`), which SQLite would otherwise take for the
+        select list's."""
+        json_sql = self.json_sql()
+        if json_sql is not None:
+            return f"{json_sql} AS json", True
+        columns = []
+        for field in self.fields:
+            model_field = self.model._meta.get_field(field.source)
+            columns.append(_select_sqlite(field, model_field, model_field.column))
+        return ", ".join(columns), False
 
     def json_sql(self) -> str | None:
         """The SQL expression of a row's JSON text, in the wire form, on this
