@@ -162,6 +162,7 @@ class RowsRenderer:
         self.sources = tuple(field.source for field in self.fields)
         self._render_row = {}  # vendor -> the generated render_row
         self._json_sql = None  # PostgreSQL's, made once
+        self._select_list = {}  # vendor -> select_list()
 
     def __call__(self, rows, columns) -> list[dict]:
         if tuple(columns) != self.sources:
@@ -185,15 +186,20 @@ class RowsRenderer:
         (json_sql()); on SQLite the columns, timestamps as their stored text.
         Columns named by their own names: a statement orders by its table's
         column (`table.sent_at`), which SQLite would otherwise take for the
-        select list's."""
-        json_sql = self.json_sql()
-        if json_sql is not None:
-            return f"{json_sql} AS json", True
-        columns = []
-        for field in self.fields:
-            model_field = self.model._meta.get_field(field.source)
-            columns.append(_select_sqlite(field, model_field, model_field.column))
-        return ", ".join(columns), False
+        select list's. Made once per database vendor (every page asks)."""
+        found = self._select_list.get(connection.vendor)
+        if found is None:
+            json_sql = self.json_sql()
+            if json_sql is not None:
+                found = (f"{json_sql} AS json", True)
+            else:
+                columns = []
+                for field in self.fields:
+                    model_field = self.model._meta.get_field(field.source)
+                    columns.append(_select_sqlite(field, model_field, model_field.column))
+                found = (", ".join(columns), False)
+            self._select_list[connection.vendor] = found
+        return found
 
     def json_sql(self) -> str | None:
         """The SQL expression of a row's JSON text, in the wire form, on this
