@@ -508,7 +508,7 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
         assert_reads_unique_index(
             Message, page, values, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"]
         )
-    page = statements.pages.first if sent_before is None else statements.pages.before
+    page = statements.pages.typed.first if sent_before is None else statements.pages.typed.before
     # What that statement answers is the page as the ORM reads it, and what ListMessages answers.
     expected = [str(m.id) for m in newest_messages(Message, chat.namespace, chat.id, sent_before=sent_before)]
     assert [str(row.id) for row in page.rows(*values)] == expected

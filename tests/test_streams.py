@@ -1187,7 +1187,7 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
         else:
             page, values = page_statements.before, (namespace.pk, conversation_id, sent_before, 25)
         assert_reads_unique_index(Message, page, values, UNIQUE_INDEX, UNIQUE_COLUMNS)
-    page = statements.pages.first if sent_before is None else statements.pages.before
+    page = statements.pages.typed.first if sent_before is None else statements.pages.typed.before
     # What that statement answers is the page as the ORM reads it, and what ListMessages answers.
     expected = [str(m.id) for m in newest_messages(Message, namespace, conversation_id, sent_before=sent_before)]
     assert [str(row.id) for row in page.rows(*values)] == expected
@@ -1245,7 +1245,7 @@ def test_recent_messages_reads_each_conversation_from_the_unique_index(api):
         cursor.execute("SET LOCAL enable_seqscan = off")
     rpc_statements, as_json = statements.pages.for_render(stream_serializers.render_message_rows)
     assert as_json  # the RPC's rows are the database's JSON
-    for lateral in (statements.pages.each_lateral, rpc_statements.each_lateral):
+    for lateral in (statements.pages.typed.each_lateral, rpc_statements.each_lateral):
         plan = explain(lateral, [uuid.UUID(c) for c in convs], namespace.pk, 3)
         assert f"Index Scan Backward using {UNIQUE_INDEX}" in plan, plan
         assert "Seq Scan on streams_message" not in plan, plan

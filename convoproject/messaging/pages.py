@@ -84,7 +84,6 @@ class Pages:
         self.column_names = tuple(name for name, _ in self.columns)
         self.fields = fields_of(message_model, "namespace", self.parent, "sent_at")
         self.typed = Statements(self.messages, self.parent, ", ".join(self.column_names), self.columns, self.fields)
-        self.first, self.before, self.each_lateral = self.typed.first, self.typed.before, self.typed.each_lateral
         # Only for an empty page: is there such a parent at all?
         self.parent_exists = Statement(
             f"SELECT 1 FROM {parents} WHERE namespace_id = %s AND id = %s",
