@@ -16,6 +16,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,7 +28,8 @@ from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.keys import create_api_key, digest_of, find_active_key
 from convoproject.tenants.models import ApiKey
 from streams.models import Conversation, Message
-from tests.support.factories import BASE, MINUTE, add, chat, conversation, ns
+from tests.support.factories import BASE, MINUTE, a_big_quiet_parent, add, chat, conversation, ns
+from tests.support.plans import assert_newest_first_from_unique_index
 from tests.support.rpc import Rpc, assert_envelope
 from tests.support.staff import logged_in, url
 
@@ -736,6 +739,41 @@ def test_a_chats_page_shows_its_latest_messages(world, as_mod):
     all_link = url("admin:chats_message_changelist", chat=room.pk, namespace__id__exact=world["micro"].pk)
     assert all_link.replace("&", "&amp;") in html(page)
     assert listed(as_mod.get(all_link)) == ids(rows)
+
+
+PARENTS = {
+    "streams": (Message, lambda namespace, i: conversation(namespace, topic=f"t{i}")),
+    "chats": (ChatMessage, lambda namespace, i: chat(namespace, (f"u{i}", "v"))),
+}
+
+
+@pytest.mark.parametrize("service", list(PARENTS))
+def test_a_big_quiet_parents_messages_are_read_from_the_unique_index(as_mod, service):
+    """A conversation (or chat) holding most of the messages, all older than
+    the others' newest: given its id, PostgreSQL's planner walked the
+    newest-first `sent_at` index of all parents for its page's latest
+    messages and for its list of messages, reading every newer message of the
+    others first. The parent's id is a value the planner does not look into
+    (convoproject.moderation.selection.of_parent): both are a walk of the
+    unique (namespace, parent, sent_at) index."""
+    model, make_parent = PARENTS[service]
+    micro = ns("micro")
+    add(make_parent(ns("other"), 99), 2)  # two namespaces: the link's namespace filter applies
+    big, rows = a_big_quiet_parent(micro, make_parent)
+    newest = sorted(rows, key=lambda row: row.sent_at, reverse=True)
+    meta, table = big._meta, model._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        page = as_mod.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[big.pk]))
+        assert page.status_code == 200
+        all_link = url(f"admin:{table}_changelist", **{model.PARENT: big.pk, "namespace__id__exact": micro.pk})
+        assert all_link.replace("&", "&amp;") in html(page)
+        listing = as_mod.get(all_link)
+    assert re.findall(r"message (\d+)", html(page)) == [row.text.split()[-1] for row in newest[:20]]
+    assert [row.pk for row in listing.context["cl"].result_list] == [row.pk for row in newest[:50]]
+    ordered = f'ORDER BY "{table}"."sent_at" DESC'
+    statements = [query["sql"] for query in captured.captured_queries if ordered in query["sql"]]
+    assert len(statements) == 2
+    assert_newest_first_from_unique_index(model, statements)
 
 
 # ---------------------------------------------------------------- deleting a conversation or chat

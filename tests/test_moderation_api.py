@@ -15,14 +15,17 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from chats.models import Message as ChatMessage
 from convoproject.moderation.models import ModerationEvent, ModerationToken
 from convoproject.moderation.tokens import create_token, revoke_token
 from convoproject.tenants.keys import create_api_key
 from streams.models import Message
-from tests.support.factories import BASE, MINUTE, add, chat, conversation, ns
+from tests.support.factories import BASE, MINUTE, a_big_quiet_parent, add, chat, conversation, ns
+from tests.support.plans import assert_newest_first_from_unique_index
 from tests.support.rpc import assert_envelope
 from tests.test_request_schemas import as_json_schema
 
@@ -201,6 +204,34 @@ def test_the_chat_filter(world, as_mod):
     add(other_chat, 2, author="carol")
     assert listed(as_mod.get(CHATS, chat=str(world["chat"].pk))) == newest_first(world["chat_rows"])
     assert listed(as_mod.get(CHATS, author_id="bob", namespace="micro")) == newest_first(world["chat_rows"])
+
+
+PARENTS = {
+    "streams": (STREAMS, Message, lambda namespace, i: conversation(namespace, topic=f"t{i}")),
+    "chats": (CHATS, ChatMessage, lambda namespace, i: chat(namespace, user_ids=(f"u{i}", "v"))),
+}
+
+
+@pytest.mark.parametrize("service", list(PARENTS))
+def test_a_big_quiet_parents_messages_are_read_from_the_unique_index(as_mod, service):
+    """A conversation (or chat) holding most of the messages, all older than
+    the others' newest: given its id, PostgreSQL's planner walked the
+    newest-first `sent_at` index of all parents for its page, reading every
+    newer message of the others first. The parent's id is a value the planner
+    does not look into (convoproject.moderation.selection.of_parent): every
+    page is a walk of the unique (namespace, parent, sent_at) index."""
+    path, model, make_parent = PARENTS[service]
+    big, rows = a_big_quiet_parent(ns("micro"), make_parent)
+    pages = []
+    with CaptureQueriesContext(connection) as captured:
+        first = as_mod.get(path, **{model.PARENT: str(big.pk), "page_size": "25"})
+        pages.append(listed(first))
+        pages.append(listed(as_mod.client.get(first.json()["next"], **as_mod.headers)))
+    assert pages == [newest_first(rows)[:25], newest_first(rows)[25:50]]
+    ordered = f'ORDER BY "{model._meta.db_table}"."sent_at" DESC'
+    statements = [query["sql"] for query in captured.captured_queries if ordered in query["sql"]]
+    assert len(statements) == 2
+    assert_newest_first_from_unique_index(model, statements)
 
 
 BAD_QUERIES = [

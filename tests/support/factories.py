@@ -49,3 +49,20 @@ def newest_messages(model, namespace, parent_id, *, sent_before=None, limit=25):
     if sent_before is not None:
         messages = messages.filter(sent_at__lt=sent_before)
     return messages.order_by("-sent_at")[:limit]
+
+
+def a_big_quiet_parent(namespace, make_parent, *, size=3000, busy=50, each=6):
+    """The planner's trap of tests/test_streams.py's big quiet conversation:
+    one parent (`make_parent(namespace, 0)`) holding most of the namespace's
+    messages, all older than those of `busy` others (`make_parent(namespace,
+    i)`, `each` messages each). Given the big parent's id, PostgreSQL's column
+    statistics say most messages are its, and a newest-first walk of the
+    `sent_at` index of all parents looks as cheap as the unique (namespace,
+    parent, sent_at) index, though it reads every newer message of the others
+    first. The big parent and its messages."""
+    second = datetime.timedelta(seconds=1)
+    big = make_parent(namespace, 0)
+    rows = add(big, size, step=second)
+    for i in range(1, busy + 1):
+        add(make_parent(namespace, i), each, start=BASE + datetime.timedelta(days=1), step=second)
+    return big, rows

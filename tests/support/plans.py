@@ -1,5 +1,8 @@
-"""Query-plan checks: a statement (convoproject.sql) is answered from a given
-unique index, in index order (no sort step), on PostgreSQL and on SQLite."""
+"""Query-plan checks: a statement (convoproject.sql, or the SQL of an ORM
+query a test captured) is answered from a given unique index, in index order
+(no sort step), on PostgreSQL and on SQLite."""
+
+import re
 
 from django.db import connection
 
@@ -55,3 +58,40 @@ def assert_reads_unique_index(model, statement, values, constraint, columns):
     assert unique_index_name(model, constraint, columns) in plan, plan
     # The index gives the order: no sort step.
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+def explain_sql(sql):
+    """The database's plan of a statement as a test captured it
+    (CaptureQueriesContext: Django writes its values in), as text."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql)
+            return "\n".join(str(row[-1]) for row in cursor.fetchall())
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def assert_newest_first_from_unique_index(model, statements):
+    """Each of `statements` (captured SQL reading `model`'s messages of one
+    parent, newest first) reads the unique (namespace, parent, sent_at) index
+    in its order, never the `sent_at` index of all parents (tests/support/
+    factories.py, a_big_quiet_parent). At most the ties of one sent_at are
+    sorted (PostgreSQL's Incremental Sort, SQLite's RIGHT PART of the ORDER
+    BY). On PostgreSQL with the table's statistics, and with sequential scans
+    and sorts priced out, as in assert_reads_unique_index: on a test's small
+    table the planner may prefer to sort the whole parent."""
+    assert statements
+    table = model._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+    parent = f"{model.PARENT}_id"
+    index = unique_index_name(model, f"{table}_{model.PARENT}_sent_at_uniq", ["namespace_id", parent, "sent_at"])
+    for sql in statements:
+        plan = explain_sql(sql)
+        assert index in plan, plan
+        assert f"{table}_sent_idx" not in plan, plan
+        assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+        assert not re.search(r"(^|->)\s*Sort  \(", plan, re.MULTILINE), plan  # a Sort node, not Incremental

@@ -17,7 +17,7 @@ from convoproject.tenants.models import Namespace
 from .. import services
 from ..selection import author_selection
 from .base import ApiDataAdmin
-from .filters import ModerationStateFilter
+from .filters import ModerationStateFilter, ParentFilter
 from .forms import CleanUpAuthorForm, ReasonForm
 from .pages import action_carry, action_page
 from .paginator import CappedCountPaginator
@@ -29,7 +29,7 @@ class MessageModerationAdmin(ApiDataAdmin):
     and clean up after one author. Messages are written by the API only."""
 
     list_display = ["text_excerpt", "author", "parent_link", "namespace", "sent_at", "moderation_state"]
-    list_filter = ["namespace", ModerationStateFilter, "sent_at"]
+    list_filter = ["namespace", ParentFilter, ModerationStateFilter, "sent_at"]
     ordering = ["-sent_at"]
     list_per_page = 50
     paginator = CappedCountPaginator

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from .. import services
+from ..selection import of_parent
 from .base import ApiDataAdmin
 from .forms import ReasonForm
 from .pages import action_carry, action_page
@@ -37,8 +38,11 @@ class WithMessagesAdmin(ApiDataAdmin):
     @admin.display(description="latest messages")
     def latest_messages(self, parent):
         messages_admin = self.admin_site.get_model_admin(self.message_model)
+        # Selected as the message list selects them (of_parent: an id the
+        # planner does not look into, which keeps this a walk of the unique
+        # index for a parent holding most of the table).
         rows = (
-            self.message_model.objects.filter(namespace=parent.namespace_id, **{self.message_model.PARENT: parent})
+            self.message_model.objects.filter(of_parent(self.message_model, parent.pk))
             .select_related("hidden_by")
             .order_by("-sent_at")[:LATEST_ON_PAGE]
         )
