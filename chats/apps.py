@@ -9,7 +9,7 @@ class ChatsConfig(AppConfig):
         from convoproject.live import channels
 
         from .models import Chat, Message
-        from .serializers import render_message
+        from .serializers import render_message, render_message_rows
 
         channels.register(
             channels.Channel(
@@ -19,5 +19,6 @@ class ChatsConfig(AppConfig):
                 query_parameter="chat_id",
                 deleted_type="chat_deleted",
                 render_message=render_message,
+                message_rows=render_message_rows,
             )
         )

@@ -21,6 +21,14 @@ chat_of_members = Statement(
 
 insert_chat = Insert(Chat)
 
-# A chat message's writer also needs the chat's users (NOT_A_MEMBER).
-messages = Appender(Message, Chat, lock_columns=("id", "namespace", "user_ids"), announce=publish.message_created)
+# A chat message's writer also needs the chat's users (NOT_A_MEMBER): the
+# service checks them, PostgreSQL's one-statement append claims only a chat
+# with the author among them (jsonb containment of the one-element array).
+messages = Appender(
+    Message,
+    Chat,
+    lock_columns=("id", "namespace", "user_ids"),
+    announce=publish.message_created,
+    author_allowed="user_ids @> jsonb_build_array(%s::text)",
+)
 pages = Pages(Message, Chat)

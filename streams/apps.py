@@ -9,7 +9,7 @@ class StreamsConfig(AppConfig):
         from convoproject.live import channels
 
         from .models import Conversation, Message
-        from .serializers import render_message
+        from .serializers import render_message, render_message_rows
 
         channels.register(
             channels.Channel(
@@ -19,5 +19,6 @@ class StreamsConfig(AppConfig):
                 query_parameter="conversation_id",
                 deleted_type="conversation_deleted",
                 render_message=render_message,
+                message_rows=render_message_rows,
             )
         )

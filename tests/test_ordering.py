@@ -24,6 +24,7 @@ from convoproject.moderation import services as moderation
 from streams import statements as stream_statements
 from streams.models import Conversation, Message
 from tests.support import factories
+from tests.test_wire import AWKWARD_TEXTS
 
 pytestmark = pytest.mark.django_db
 
@@ -181,11 +182,36 @@ def test_a_non_member_writes_nothing(api):
     assert send(svc, parent_id, author_id="bob") > sent
 
 
-def test_the_live_event_is_the_answer(svc):
+@pytest.mark.parametrize("text", ["x", *AWKWARD_TEXTS], ids=["plain", "controls", "separators", "html", "astral"])
+def test_the_live_event_is_the_answer(svc, text):
+    # On PostgreSQL the database writes the event's JSON (publish.data_sql):
+    # the same text as Python's, escape for escape.
     parent_id = svc.parent()
-    answer = svc.api.ok(svc.create, svc.body(parent_id))
+    answer = svc.api.ok(svc.create, svc.body(parent_id, text=text))
     data = Event.objects.filter(stream_id=parent_id).values_list("data", flat=True).get()
     assert data == publish.as_data(answer)
+    assert answer["message"]["text"] == text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_is_appended_by_one_statement_outside_a_transaction_on_postgresql(svc):
+    """On PostgreSQL the claim, the message and its event are one statement
+    in autocommit, so the parent's lock is never held across a round trip
+    to the app server; SQLite's writer holds the database in a transaction."""
+    parent_id = svc.parent()
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append((sql.split()[0], connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        send(svc, parent_id)
+    writes = [(verb, atomic) for verb, atomic in seen if verb in {"WITH", "UPDATE", "INSERT"}]
+    if connection.vendor == "postgresql":
+        assert writes == [("WITH", False)]
+    else:
+        assert writes == [("UPDATE", True), ("INSERT", True), ("INSERT", True)]
 
 
 @pytest.mark.parametrize("app", ["streams", "chats"])

@@ -1,11 +1,14 @@
 """What the live layer needs to know of each kind of stream (a Streams
 conversation, a Chats chat): its models, the key its messages name it by in
-`message_removed`, its deletion event and the wire form of its messages.
+`message_removed`, its deletion event and the wire form of its messages
+(a function of a message, and the RowsRenderer of its rows, whose SQL
+writes a new message's event on PostgreSQL).
 Each app registers its channel when it is ready (streams/apps.py,
 chats/apps.py), so that this package and moderation need not import them."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import models
 
@@ -18,6 +21,7 @@ class Channel:
     query_parameter: str  # GET /events?conversation_id=...: "conversation_id", "chat_id"
     deleted_type: str  # "conversation_deleted", "chat_deleted"
     render_message: Callable[[models.Model], dict]
+    message_rows: Any  # convoproject.rpc.render.RowsRenderer of the same serializer
 
 
 _by_model: dict[type[models.Model], Channel] = {}

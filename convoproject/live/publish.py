@@ -66,10 +66,13 @@ def publish_many(events: Iterable[Event]) -> int:
 class MessageCreated:
     """The `message` event of a new message. convoproject.messaging.ordering.
     Appender inserts it itself, in the message's transaction with the parent
-    locked (on PostgreSQL in the same statement as the message): `insert`
-    with `values(message)`, then `inserted()`."""
+    locked: `insert` with `values(message)`, then `inserted()`. On
+    PostgreSQL in the same statement as the message, which writes the
+    event's data from the inserted row: `data_sql`, `insert_selecting` with
+    `params_of`."""
 
     insert = insert_event
+    _selected_params = fields_of(Event, "namespace", "stream_id", "type", "created_at")
 
     @staticmethod
     def values(message: models.Model) -> list:
@@ -77,6 +80,27 @@ class MessageCreated:
         channel = channels.of(type(message))
         data = as_data({"message": channel.render_message(message)})
         return [message.namespace_id, getattr(message, channel.parent_key), Type.MESSAGE, data, timezone.now()]
+
+    @staticmethod
+    def data_sql(message_model: type[models.Model]) -> str:
+        """PostgreSQL: the SQL of `values(message)`'s data, from the message's
+        columns: the same text, as the JSON of a page row is the RPC's
+        (convoproject.rpc.render.RowsRenderer.json_sql; tests/test_live.py)."""
+        return "'{\"message\":' || " + channels.of(message_model).message_rows.json_sql() + " || '}'"
+
+    @classmethod
+    def insert_selecting(cls, column: str, source: str) -> tuple[str, list]:
+        """PostgreSQL: the INSERT of the event whose data is `column` of
+        `source` (a CTE's name), and its parameters' fields: params_of()'s."""
+        sql = (
+            f"INSERT INTO {Event._meta.db_table} (namespace_id, stream_id, type, data, created_at) "
+            f"SELECT %s, %s, %s, {column}, %s FROM {source}"
+        )
+        return sql, list(cls._selected_params)
+
+    @staticmethod
+    def params_of(namespace_id: int, stream_id) -> list:
+        return [namespace_id, stream_id, Type.MESSAGE, timezone.now()]
 
     @staticmethod
     def inserted() -> None:

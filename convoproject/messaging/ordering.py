@@ -22,9 +22,14 @@ last_sent_at. (A SELECT ... FOR UPDATE with the index's newest in the same
 statement would not do: after the wait, its subquery still reads the
 statement's snapshot, and misses the message committed meanwhile.) The
 index's term is read in that snapshot too, which is why it only covers
-messages committed before the statement began. Then one statement inserts
-the message and its live event (a data-modifying CTE): BEGIN, two
-statements, COMMIT; the lock is held across the two.
+messages committed before the statement began. create() runs the claim,
+the message's INSERT and its live event's as one statement
+(data-modifying CTEs, each reading the one before; the event's JSON
+written by PostgreSQL from the inserted row) in autocommit: one round
+trip, and the hot row's lock is held for that statement and its commit,
+never across a round trip to the app server and back (docs/PERFORMANCE.md,
+"A third session"). claimed_parent() and append() remain for callers that
+hold a transaction open between the two (and for a check without its SQL).
 
 SQLite, whose writer holds the whole database from BEGIN IMMEDIATE on: one
 SELECT reads the row's last_sent_at and the index's newest, Python takes the
@@ -67,13 +72,25 @@ class Appender:
     (`parent_model` rows, with a `last_sent_at`), inside one transaction.
     `lock_columns` are the parent's columns a writer checks (a chat's users).
     `announce` (convoproject.live.publish.message_created) is the live event
-    inserted with each message, the lock still held."""
+    inserted with each message, the lock still held. `author_allowed` is
+    the SQL condition on the parent's row that create()'s `check` enforces,
+    with the author's id as its one parameter (a chat's members): on
+    PostgreSQL the one-statement append claims only a row that passes it."""
 
-    def __init__(self, message_model, parent_model, *, lock_columns=("id", "namespace"), announce=None):
+    def __init__(
+        self,
+        message_model,
+        parent_model,
+        *,
+        lock_columns=("id", "namespace"),
+        announce=None,
+        author_allowed: str | None = None,
+    ):
         parent = message_model.PARENT
         messages, parents = message_model._meta.db_table, parent_model._meta.db_table
         self.message_model = message_model
         self.announce = announce
+        self.author_allowed = author_allowed
         returned = [*columns_of(parent_model, *lock_columns), *columns_of(parent_model, "last_sent_at")]
         names = ", ".join(name for name, _ in returned)
         newest_params = fields_of(message_model, "namespace", parent)
@@ -90,12 +107,12 @@ class Appender:
 
         # PostgreSQL: the lock and the new sent_at in one statement.
         plus = " + interval '1 microsecond'"
-        self.claim = Statement(
+        claim = (
             f"UPDATE {parents} SET last_sent_at = GREATEST(%s, last_sent_at{plus}, {newest(plus)}) "
-            f"WHERE namespace_id = %s AND id = %s RETURNING {names}",
-            params=[sent_at, *newest_params, *parent_params],
-            columns=returned,
+            "WHERE namespace_id = %s AND id = %s"
         )
+        claim_params = [sent_at, *newest_params, *parent_params]
+        self.claim = Statement(f"{claim} RETURNING {names}", params=claim_params, columns=returned)
         # SQLite: the row and the index's newest, then the row's new last_sent_at.
         self.newest_sent_at = Statement(
             f"SELECT {names}, {newest()} AS newest FROM {parents} WHERE namespace_id = %s AND id = %s",
@@ -109,6 +126,51 @@ class Appender:
         self.insert = Insert(message_model)
         # PostgreSQL: the message and its live event in one statement.
         self.insert_announced = together(self.insert, announce.insert) if announce is not None else None
+        # PostgreSQL: the claim, the message and its event in one statement
+        # (append_statement(); made on first use, as the event's JSON is SQL
+        # of the database's own).
+        self._claim_sql, self._claim_params, self._returned = claim, claim_params, returned
+        self._append_statement = None
+
+    def append_statement(self) -> Statement:
+        """PostgreSQL: claim the parent (if `author_allowed` lets the
+        author, its parameter last), insert the message with the claimed
+        sent_at and its live event: one statement, data-modifying CTEs, each
+        reading the one before, so no row claimed is no message. Parameters:
+        claim's, then the message's columns but sent_at (Insert's order),
+        then the event's but its data (written from the inserted row).
+        Answers the claimed row (`lock_columns`, `last_sent_at`), or none."""
+        if self._append_statement is not None:
+            return self._append_statement
+        names = [name for name, _ in self._returned]
+        claim_params = list(self._claim_params)
+        condition = ""
+        if self.author_allowed is not None:
+            condition = f" AND {self.author_allowed}"
+            claim_params.append(None)  # the author's id, a str
+        values, value_params = [], []
+        for name, field in zip(self.insert.attnames, self.insert.param_fields, strict=True):
+            if name == "sent_at":
+                values.append("claimed.last_sent_at")
+            else:
+                values.append("%s")
+                value_params.append(field)
+        sql = (
+            f"WITH claimed AS ({self._claim_sql}{condition} RETURNING {', '.join(names)}), "
+            f"message AS (INSERT INTO {self.message_model._meta.db_table} ({', '.join(self.insert.attnames)}) "
+            f"SELECT {', '.join(values)} FROM claimed"
+        )
+        params = [*claim_params, *value_params]
+        if self.announce is not None:
+            event_sql, event_params = self.announce.insert_selecting("event_data", "message")
+            sql += f" RETURNING {self.announce.data_sql(self.message_model)} AS event_data), event AS ({event_sql})"
+            params += event_params
+        else:
+            sql += ")"
+        self._append_statement = Statement(
+            f"{sql} SELECT {', '.join(names)} FROM claimed", params=params, columns=self._returned
+        )
+        return self._append_statement
 
     def claimed_parent(self, namespace_id: int, parent_id: uuid.UUID | None):
         """The parent's row (`lock_columns` and `last_sent_at`, now the next
@@ -127,22 +189,27 @@ class Appender:
         self.set_last_sent_at.execute(next_sent_at, namespace_id, parent_id)
         return self.claim.row._make([*row[:-2], next_sent_at])
 
-    def append(self, parent, *, author_id: str, text: str):
-        """A new message (a model instance, as saved) in `parent`, a row from
-        claimed_parent() in this transaction, and its live event."""
-        assert connection.in_atomic_block, "the parent's lock must be held until the message is committed"
-        values = {
+    def _message_values(self, parent_key_value, *, namespace_id, author_id, text, sent_at) -> dict:
+        return {
             "id": uuid.uuid4(),
-            "namespace_id": parent.namespace_id,
-            f"{self.message_model.PARENT}_id": parent.id,
+            "namespace_id": namespace_id,
+            f"{self.message_model.PARENT}_id": parent_key_value,
             "author_id": author_id,
             "text": text,
-            "sent_at": parent.last_sent_at,
+            "sent_at": sent_at,
             "hidden": False,
             "hidden_at": None,
             "hidden_by_id": None,
             "hidden_reason": "",
         }
+
+    def append(self, parent, *, author_id: str, text: str):
+        """A new message (a model instance, as saved) in `parent`, a row from
+        claimed_parent() in this transaction, and its live event."""
+        assert connection.in_atomic_block, "the parent's lock must be held until the message is committed"
+        values = self._message_values(
+            parent.id, namespace_id=parent.namespace_id, author_id=author_id, text=text, sent_at=parent.last_sent_at
+        )
         row = [values[name] for name in self.insert.attnames]
         message = self.message_model.from_db(connection.alias, self.insert.attnames, row)
         if self.announce is None:
@@ -160,7 +227,17 @@ class Appender:
     def create(self, namespace_id: int, parent_id: uuid.UUID | None, *, author_id: str, text: str, check=None):
         """Claim the parent's next sent_at (locking it), `check(parent row)`
         (may raise: the transaction, the claim with it, is rolled back),
-        append: one transaction. None if the namespace has no such parent."""
+        append: one transaction. None if the namespace has no such parent.
+        On PostgreSQL one statement (append_statement()) when `check` has
+        its SQL (`author_allowed`) or there is none; a parent it does not
+        claim (missing, or refused) then goes the transactional way, which
+        says which."""
+        if parent_id is None:
+            return None
+        if connection.vendor == "postgresql" and (check is None or self.author_allowed is not None):
+            message = self._create_in_one_statement(namespace_id, parent_id, author_id=author_id, text=text)
+            if message is not None:
+                return message
         with transaction.atomic():
             parent = self.claimed_parent(namespace_id, parent_id)
             if parent is None:
@@ -168,3 +245,23 @@ class Appender:
             if check is not None:
                 check(parent)
             return self.append(parent, author_id=author_id, text=text)
+
+    def _create_in_one_statement(self, namespace_id: int, parent_id: uuid.UUID, *, author_id: str, text: str):
+        params = [timezone.now(), namespace_id, parent_id, namespace_id, parent_id]
+        if self.author_allowed is not None:
+            params.append(author_id)
+        values = self._message_values(
+            parent_id, namespace_id=namespace_id, author_id=author_id, text=text, sent_at=None
+        )
+        params += [values[name] for name in self.insert.attnames if name != "sent_at"]
+        if self.announce is not None:
+            params += self.announce.params_of(namespace_id, parent_id)
+        claimed = self.append_statement().one(*params)
+        if claimed is None:
+            return None
+        values["sent_at"] = claimed.last_sent_at
+        row = [values[name] for name in self.insert.attnames]
+        message = self.message_model.from_db(connection.alias, self.insert.attnames, row)
+        if self.announce is not None:
+            self.announce.inserted()
+        return message
