@@ -85,7 +85,7 @@ class MessageCreated:
     def data_sql(message_model: type[models.Model]) -> str:
         """PostgreSQL: the SQL of `values(message)`'s data, from the message's
         columns: the same text, as the JSON of a page row is the RPC's
-        (convoproject.rpc.render.RowsRenderer.json_sql; tests/test_live.py)."""
+        (convoproject.rpc.render.RowsRenderer.json_sql; tests/test_ordering.py)."""
         return "'{\"message\":' || " + channels.of(message_model).message_rows.json_sql() + " || '}'"
 
     @classmethod
