@@ -21,8 +21,12 @@ from .models import Event
 Type = Event.Type
 BATCH = 1000
 
+# An event's columns, in the order of both INSERTs below (insert_event's and
+# MessageCreated.insert_selecting's).
+_INSERT_EVENT = f"INSERT INTO {Event._meta.db_table} (namespace_id, stream_id, type, data, created_at)"
+
 insert_event = Statement(
-    f"INSERT INTO {Event._meta.db_table} (namespace_id, stream_id, type, data, created_at) VALUES (%s, %s, %s, %s, %s)",
+    f"{_INSERT_EVENT} VALUES (%s, %s, %s, %s, %s)",
     params=fields_of(Event, "namespace", "stream_id", "type", "data", "created_at"),
 )
 
@@ -92,11 +96,7 @@ class MessageCreated:
     def insert_selecting(cls, column: str, source: str) -> tuple[str, list]:
         """PostgreSQL: the INSERT of the event whose data is `column` of
         `source` (a CTE's name), and its parameters' fields: params_of()'s."""
-        sql = (
-            f"INSERT INTO {Event._meta.db_table} (namespace_id, stream_id, type, data, created_at) "
-            f"SELECT %s, %s, %s, {column}, %s FROM {source}"
-        )
-        return sql, list(cls._selected_params)
+        return f"{_INSERT_EVENT} SELECT %s, %s, %s, {column}, %s FROM {source}", list(cls._selected_params)
 
     @staticmethod
     def params_of(namespace_id: int, stream_id) -> list:

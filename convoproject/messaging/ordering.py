@@ -111,8 +111,9 @@ class Appender:
             f"UPDATE {parents} SET last_sent_at = GREATEST(%s, last_sent_at{plus}, {newest(plus)}) "
             "WHERE namespace_id = %s AND id = %s"
         )
-        claim_params = [sent_at, *newest_params, *parent_params]
-        self.claim = Statement(f"{claim} RETURNING {names}", params=claim_params, columns=returned)
+        self.claim = Statement(
+            f"{claim} RETURNING {names}", params=[sent_at, *newest_params, *parent_params], columns=returned
+        )
         # SQLite: the row and the index's newest, then the row's new last_sent_at.
         self.newest_sent_at = Statement(
             f"SELECT {names}, {newest()} AS newest FROM {parents} WHERE namespace_id = %s AND id = %s",
@@ -129,7 +130,7 @@ class Appender:
         # PostgreSQL: the claim, the message and its event in one statement
         # (append_statement(); made on first use, as the event's JSON is SQL
         # of the database's own).
-        self._claim_sql, self._claim_params, self._returned = claim, claim_params, returned
+        self._claim_sql = claim  # self.claim without its RETURNING
         self._append_statement = None
 
     def append_statement(self) -> Statement:
@@ -142,8 +143,8 @@ class Appender:
         Answers the claimed row (`lock_columns`, `last_sent_at`), or none."""
         if self._append_statement is not None:
             return self._append_statement
-        names = [name for name, _ in self._returned]
-        claim_params = list(self._claim_params)
+        names = self.claim.row._fields
+        claim_params = list(self.claim.param_fields)
         condition = ""
         if self.author_allowed is not None:
             condition = f" AND {self.author_allowed}"
@@ -168,7 +169,9 @@ class Appender:
         else:
             sql += ")"
         self._append_statement = Statement(
-            f"{sql} SELECT {', '.join(names)} FROM claimed", params=params, columns=self._returned
+            f"{sql} SELECT {', '.join(names)} FROM claimed",
+            params=params,
+            columns=list(zip(names, self.claim.column_fields, strict=True)),
         )
         return self._append_statement
 
@@ -181,13 +184,18 @@ class Appender:
             return None
         now = timezone.now()
         if connection.vendor == "postgresql":
-            return self.claim.one(now, namespace_id, parent_id, namespace_id, parent_id)
+            return self.claim.one(*self._claim_values(now, namespace_id, parent_id))
         row = self.newest_sent_at.one(namespace_id, parent_id, namespace_id, parent_id)
         if row is None:
             return None
         next_sent_at = max(t for t in (now, _after(row.last_sent_at), _after(row.newest)) if t is not None)
         self.set_last_sent_at.execute(next_sent_at, namespace_id, parent_id)
         return self.claim.row._make([*row[:-2], next_sent_at])
+
+    @staticmethod
+    def _claim_values(now, namespace_id: int, parent_id: uuid.UUID) -> list:
+        """The claim's parameters (self.claim's; append_statement()'s first)."""
+        return [now, namespace_id, parent_id, namespace_id, parent_id]
 
     def _message_values(self, parent_key_value, *, namespace_id, author_id, text, sent_at) -> dict:
         return {
@@ -247,7 +255,7 @@ class Appender:
             return self.append(parent, author_id=author_id, text=text)
 
     def _create_in_one_statement(self, namespace_id: int, parent_id: uuid.UUID, *, author_id: str, text: str):
-        params = [timezone.now(), namespace_id, parent_id, namespace_id, parent_id]
+        params = self._claim_values(timezone.now(), namespace_id, parent_id)
         if self.author_allowed is not None:
             params.append(author_id)
         values = self._message_values(
