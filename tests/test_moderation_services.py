@@ -10,6 +10,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from chats.models import Chat
 from chats.models import Message as ChatMessage
@@ -21,6 +22,7 @@ from convoproject.tenants.keys import create_api_key, digest_of
 from convoproject.tenants.models import ApiKey, Namespace
 from streams.models import Conversation, Message
 from tests.support.factories import BASE, MINUTE, add, chat, conversation, ns
+from tests.support.plans import explain_sql
 from tests.support.rpc import Rpc
 
 UTC = datetime.UTC
@@ -191,6 +193,38 @@ def test_an_actor_deleted_later_is_still_named_and_none_is_the_system(moderator)
 
     event = services.hide_messages(Message.objects.filter(pk=rows[1].pk), actor=None, reason="script")
     assert (event.actor, event.actor_name) == (None, "system")
+
+
+@pytest.mark.parametrize("make_parent", [conversation, chat], ids=["streams", "chats"])
+def test_deleting_a_moderator_clears_who_hid_through_the_partial_index(moderator, boss, make_parent):
+    """Messages record who hid them; that column is indexed only where set
+    (convoproject.messaging.models.moderation_indexes), so a message's insert
+    writes no entry for it, and deleting a user still finds their messages by
+    that index rather than by reading the table."""
+    rows = add(make_parent(ns()), 6)
+    model = type(rows[0])
+    services.hide_messages(model.objects.filter(pk__in=[rows[0].pk, rows[1].pk]), actor=moderator, reason="spam")
+    services.hide_messages(model.objects.filter(pk=rows[2].pk), actor=boss, reason="spam")
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, table)
+    assert [name for name, index in indexes.items() if index["index"] and index["columns"] == ["hidden_by_id"]] == [
+        f"{table}_hidden_by_idx"
+    ]
+
+    with CaptureQueriesContext(connection) as captured:
+        moderator.delete()
+    [clearing] = [q["sql"] for q in captured if q["sql"].startswith(f'UPDATE "{table}" SET "hidden_by_id" = NULL')]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {table}")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        assert f"{table}_hidden_by_idx" in explain_sql(clearing)
+
+    assert sorted(model.objects.values_list("pk", "hidden", "hidden_by")) == sorted(
+        [(rows[0].pk, True, None), (rows[1].pk, True, None), (rows[2].pk, True, boss.pk)]
+        + [(row.pk, False, None) for row in rows[3:]]
+    )
 
 
 # ---------------------------------------------------------------- a reason is required

@@ -21,8 +21,10 @@ class MessageBase(models.Model):
     # Who hid it, when and why: set by convoproject.moderation, cleared on unhide
     # (the audit trail keeps the history).
     hidden_at = models.DateTimeField(null=True, blank=True)
+    # Indexed only where set (moderation_indexes): a full index would take an
+    # entry for every message, all NULL but the few hidden ones.
     hidden_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     hidden_reason = models.TextField(blank=True)
 
@@ -48,12 +50,19 @@ def ordered_message_constraints(parent):
 def moderation_indexes():
     """What moderators' pages read, newest first, on millions of messages: all
     messages, one namespace's, one author's (also the spam clean-up), and the
-    few hidden ones. Text search has a trigram index on PostgreSQL (migration)."""
+    few hidden ones; and who hid them, for deleting a user (SET_NULL's
+    `hidden_by_id IN (...)`), only where set, so that a message's insert writes
+    no entry there. Text search has a trigram index on PostgreSQL (migration)."""
     return [
         models.Index(fields=["-sent_at"], name="%(app_label)s_%(class)s_sent_idx"),
         models.Index(fields=["namespace", "-sent_at"], name="%(app_label)s_%(class)s_ns_sent_idx"),
         models.Index(fields=["author_id", "namespace", "sent_at"], name="%(app_label)s_%(class)s_author_idx"),
         models.Index(fields=["-sent_at"], condition=models.Q(hidden=True), name="%(app_label)s_%(class)s_hidden_idx"),
+        models.Index(
+            fields=["hidden_by"],
+            condition=models.Q(hidden_by__isnull=False),
+            name="%(app_label)s_%(class)s_hidden_by_idx",
+        ),
     ]
 
 
