@@ -20,7 +20,7 @@ import time
 import pytest
 from django.db import OperationalError, connection, connections, transaction
 
-from convoproject.db.sqlite3.base import writer_lock
+from convoproject.db.sqlite3.base import HandOverLock, writer_lock
 from convoproject.tenants.models import Namespace
 
 pytestmark = [
@@ -228,3 +228,63 @@ def test_processes_transactions_never_overlap(lock):
         process.join(10)
     assert outcomes == [(["''"] * 3, False)] * 2
     assert Namespace.objects.count() == 90
+
+
+def queue_up(lock, names, taken):
+    """A thread per name waiting for `lock` (a HandOverLock that is held), in
+    the order of `names`: each starts once the one before is queued. Each
+    records its name when it gets the lock, then lets it go."""
+
+    def wait(name):
+        assert lock.acquire(5)
+        taken.append(name)
+        lock.release()
+
+    threads = []
+    for name in names:
+        thread = threading.Thread(target=wait, args=(name,), daemon=True)
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 5
+        while len(lock.waiters) < len(threads) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert len(lock.waiters) == len(threads)
+    return threads
+
+
+def test_the_process_lock_goes_to_its_writers_in_the_order_they_came():
+    lock, taken = HandOverLock(), []
+    assert lock.acquire(1)
+    threads = queue_up(lock, [f"w{i}" for i in range(6)], taken)
+    lock.release()
+    for thread in threads:
+        thread.join(5)
+    assert taken == [f"w{i}" for i in range(6)]
+    assert not lock.locked() and not lock.waiters
+
+
+def test_a_writer_coming_as_the_lock_is_let_go_does_not_pass_those_waiting():
+    # threading.Lock would let this thread, which holds the GIL, take it
+    # before the woken waiter runs: under load some writers wait many turns.
+    lock, taken = HandOverLock(), []
+    assert lock.acquire(1)
+    [waiter] = queue_up(lock, ["waiting"], taken)
+    lock.release()
+    assert not lock.acquire(0)  # the waiter's now, though it may not have run yet
+    waiter.join(5)
+    assert taken == ["waiting"]
+    assert lock.acquire(0)  # free again
+    lock.release()
+
+
+def test_a_writer_that_gives_up_leaves_its_place_to_the_next():
+    lock, taken = HandOverLock(), []
+    assert lock.acquire(1)
+    [first] = queue_up(lock, ["first"], taken)
+    started = time.monotonic()
+    assert not lock.acquire(0.05)  # queued behind "first", then gave up
+    assert time.monotonic() - started >= 0.05
+    assert len(lock.waiters) == 1
+    lock.release()
+    first.join(5)
+    assert taken == ["first"] and not lock.locked()

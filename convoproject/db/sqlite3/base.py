@@ -4,8 +4,9 @@
 A writer that finds SQLite's write lock taken sleeps in SQLite's busy
 handler (1, 2, 5, 10, ... up to 100 ms between retries), so under many
 writers some wait hundreds of milliseconds while others get through. Here a
-writer first takes this process's lock for the database file (a
-threading.Lock: one writer per process goes on), then an flock on
+writer first takes this process's lock for the database file (one writer
+per process goes on, the others wait their turn in the order they came:
+HandOverLock), then an flock on
 `<database>-writer.lock` (one writer of all processes: the kernel wakes the
 next waiter as soon as the holder lets go). SQLite's lock is then free
 (unless a process outside this scheme writes), and BEGIN IMMEDIATE gets it
@@ -18,6 +19,7 @@ savepoints), and only in IMMEDIATE or EXCLUSIVE mode, where every
 transaction writes; autocommit statements take no lock.
 """
 
+import collections
 import contextlib
 import fcntl
 import os
@@ -83,9 +85,47 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._release_writer_lock()
 
 
+class HandOverLock:
+    """A lock handed to its waiters in the order they came. threading.Lock
+    lets a thread that arrives while the woken waiter is still waiting for the
+    GIL take it first, again and again under load; here release() gives the
+    lock to the longest waiter, who alone can go on."""
+
+    def __init__(self):
+        self.mutex = threading.Lock()
+        self.held = False
+        self.waiters = collections.deque()  # a locked Lock per waiting thread, released to hand over
+
+    def acquire(self, timeout):
+        with self.mutex:
+            if not self.held:
+                self.held = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self.waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self.mutex:
+            if turn in self.waiters:
+                self.waiters.remove(turn)
+                return False
+        return True  # handed over as the wait timed out: ours all the same
+
+    def release(self):
+        with self.mutex:
+            if self.waiters:
+                self.waiters.popleft().release()  # still held, by the next one now
+            else:
+                self.held = False
+
+    def locked(self):
+        return self.held
+
+
 class WriterLock:
     """The writers' lock of one database file in this process: a
-    threading.Lock, then an flock held for all processes. A blocking flock
+    HandOverLock, then an flock held for all processes. A blocking flock
     cannot be given up after a timeout, so it is waited for in a helper
     thread (one per process and database, started on the first contended
     wait) while the writer waits on a condition with its timeout; a writer
@@ -93,7 +133,7 @@ class WriterLock:
     writer of this process, or has it released."""
 
     def __init__(self, name):
-        self.threads = threading.Lock()
+        self.threads = HandOverLock()
         self.path = f"{name}-writer.lock"
         self.fd = None
         self.cond = threading.Condition(threading.Lock())
@@ -105,7 +145,7 @@ class WriterLock:
 
     def acquire(self, timeout):
         deadline = time.monotonic() + timeout
-        if not self.threads.acquire(timeout=timeout):
+        if not self.threads.acquire(timeout):
             raise OperationalError("database is locked (waited for this process's writers)")
         try:
             self._flock(deadline)
