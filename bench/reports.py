@@ -57,6 +57,12 @@ DESCRIPTIONS = ("", "", "", "", "keeps posting this", "offensive", "scam link", 
 HIDDEN_REASON = "Reports confirmed (seeded)"
 
 
+def report_columns(Report) -> list[str]:
+    """The columns of a seeded report's row: REPORT_COLUMNS, then its message's
+    conversation or chat (the report's copy, Report.PARENT)."""
+    return [*REPORT_COLUMNS, f"{Report.PARENT}_id"]
+
+
 def reporter_count(rng, spam):
     """How many users report a message: mostly one, sometimes tens."""
     r = rng.random()
@@ -133,7 +139,7 @@ class ReportSeeder:
 
     def round_of(self, message, reporters, after, reason, state, resolve):
         rng = self.rng
-        message_id, namespace_id = message[0], message[1]
+        message_id, namespace_id, parent_id = message[0], message[1], message[4]
         made = [
             [
                 self.uuid(),
@@ -147,6 +153,7 @@ class ReportSeeder:
                 None,
                 None,
                 "",
+                parent_id,
             ]
             for reporter in reporters
         ]
@@ -206,7 +213,7 @@ class ReportSeeder:
         if not rows:
             return
         with transaction.atomic():
-            self.write(Report, REPORT_COLUMNS, [tuple(row) for row in rows])
+            self.write(Report, report_columns(Report), [tuple(row) for row in rows])
         made["reports"] += len(rows)
         made["open"] += sum(row[7] == "open" for row in rows)
         progress.advance(len(rows))

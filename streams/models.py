@@ -59,10 +59,16 @@ class Message(MessageBase):
 # deleting functions remove reports first (convoproject.moderation.reports.
 # delete_reports_of); the foreign key, checked at commit, catches any that would not.
 class Report(ReportBase):
+    PARENT = "conversation"
+
     message = models.ForeignKey(Message, on_delete=models.DO_NOTHING, related_name="reports")
+    # The message's conversation (ReportBase.PARENT), indexed by the (conversation,
+    # created_at) index. DO_NOTHING as the message's: the Conversation's deletion
+    # removes its reports first, as it does its messages' (delete_reports_of).
+    conversation = models.ForeignKey(Conversation, on_delete=models.DO_NOTHING, related_name="+", db_index=False)
 
     class Meta:
-        constraints, indexes = report_constraints_and_indexes()
+        constraints, indexes = report_constraints_and_indexes("conversation")
 
 
 class ReportedMessage(ReportedMessageBase):

@@ -8,14 +8,18 @@ import datetime
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from chats.models import Message as ChatMessage
+from chats.models import Report as ChatReport
 from convoproject.moderation.models import ModerationEvent
 from convoproject.moderation.reports import file_report
 from convoproject.moderation.tokens import create_token
 from streams.models import Message, Report
-from tests.support.factories import BASE, add, chat, conversation, ns
+from tests.support.factories import BASE, a_big_quiet_parent, add, chat, conversation, ns, report_each
+from tests.support.plans import assert_reports_newest_first_from_parent_index
 from tests.support.rpc import assert_envelope
 
 pytestmark = pytest.mark.django_db
@@ -197,6 +201,11 @@ def test_report_query_counts(world, as_mod, assert_queries):
         assert len(listed(as_mod.get(REPORTS))) == 4
     with assert_queries(4):
         assert as_mod.get(f"{REPORTS}{world['rita'].pk}/").status_code == 200
+    # By conversation or chat: the report's own column, no lookup first.
+    with assert_queries(4):
+        assert len(listed(as_mod.get(REPORTS, {"conversation": str(world["spam"].conversation_id)}))) == 3
+    with assert_queries(4):
+        assert len(listed(as_mod.get(CHAT_REPORTS, {"chat": str(world["chat_message"].chat_id)}))) == 1
 
 
 def test_the_reports_in_the_document(client, world, as_mod):
@@ -248,3 +257,34 @@ def test_reports_by_author_and_by_conversation_or_chat(as_mod, world):
     chat_id = str(world["chat_message"].chat_id)
     assert listed(as_mod.get(CHAT_REPORTS, {"chat": chat_id, "author_id": "sam"})) == ids(world["chat_report"])
     assert_envelope(as_mod.get(REPORTS, {"conversation": "not-a-uuid"}), 400, "BAD_REQUEST")
+
+
+PARENTS = {
+    "streams": (REPORTS, Message, Report, lambda namespace, i: conversation(namespace, topic=f"t{i}")),
+    "chats": (CHAT_REPORTS, ChatMessage, ChatReport, lambda namespace, i: chat(namespace, user_ids=(f"u{i}", "v"))),
+}
+
+
+@pytest.mark.parametrize("service", list(PARENTS))
+def test_a_big_quiet_parents_reports_are_read_from_the_parent_index(as_mod, service):
+    """A conversation (or chat) with many reports, all older than the others'
+    newest. Filtered through the message, PostgreSQL's planner walked the
+    created_at index of all reports for its page, reading every newer report
+    of the others first (and their messages). Each report keeps its message's
+    parent, with a (parent, created_at, id) index, and the filter hides the
+    id from the planner (convoproject.moderation.selection.reports_of_parent):
+    every page is a walk of that index, in its order."""
+    path, model, Report, make_parent = PARENTS[service]
+    big, rows = a_big_quiet_parent(ns("micro"), make_parent, size=1000)
+    report_each(model.objects.all())
+    expected = ids(*Report.objects.filter(message__in=rows).order_by("-created_at", "-id"))
+    pages = []
+    with CaptureQueriesContext(connection) as captured:
+        first = as_mod.get(path, {model.PARENT: str(big.pk), "page_size": "25"})
+        pages.append(listed(first))
+        pages.append(listed(as_mod.get(first.json()["next"])))
+    assert pages == [expected[:25], expected[25:50]]
+    ordered = f'ORDER BY "{Report._meta.db_table}"."created_at" DESC'
+    statements = [query["sql"] for query in captured.captured_queries if ordered in query["sql"]]
+    assert len(statements) == 2
+    assert_reports_newest_first_from_parent_index(Report, statements)

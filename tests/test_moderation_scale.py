@@ -59,6 +59,7 @@ def make(count, round=0):
                     Report(
                         namespace=namespace,
                         message=message,
+                        **{Report.PARENT: parent},
                         reporter_id=reporter,
                         reason=REASONS[(i + k) % 4],
                         created_at=message.sent_at + datetime.timedelta(seconds=1 + k),

@@ -3,10 +3,12 @@ reasons, one open report per reporter and message, chat membership, hidden
 messages, namespaces, and the review queue item a report keeps."""
 
 import datetime
+import importlib
 import re
 import uuid
 
 import pytest
+from django.db import connection
 
 from chats.models import Message as ChatMessage
 from chats.models import Report as ChatReport
@@ -14,12 +16,14 @@ from convoproject.moderation import services
 from convoproject.moderation.models import ModerationEvent
 from convoproject.tenants.models import Namespace
 from streams.models import Message, Report, ReportedMessage
+from tests.support import factories
 from tests.support.rpc import assert_envelope
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 MISSING_UUID = "00000000-0000-4000-8000-000000000000"
 SERVICES = ["Streams", "Chats"]
+HOUR = datetime.timedelta(hours=1)
 
 
 @pytest.fixture(params=SERVICES)
@@ -45,6 +49,48 @@ def test_a_report_has_the_contract_shape(api, reported):
     model = Report if service == "Streams" else ChatReport
     row = model.objects.get()
     assert (str(row.id), row.state, row.namespace.name) == (report["id"], "open", "micro")
+
+
+def test_a_report_keeps_its_messages_conversation_or_chat(api, admin_user, reported):
+    """Set when the report is made (a message never changes parent), so that
+    one parent's reports are read without the messages: by the first report,
+    by another reporter's, and by a new round after a moderator's."""
+    from convoproject.moderation import reports
+
+    service, message_id = reported
+    model = Message if service == "Streams" else ChatMessage
+    parent = f"{model.PARENT}_id"
+    api.report(service, message_id, reporter_id="rita")
+    api.report(service, message_id, reporter_id="tom")
+    reports.dismiss_reports(model.objects.filter(pk=message_id), actor=admin_user, reason="fine")
+    api.report(service, message_id, reporter_id="rita")
+    Report = model.reports.rel.related_model
+    assert Report.objects.count() == 3
+    assert set(Report.objects.values_list(parent, flat=True)) == {getattr(model.objects.get(pk=message_id), parent)}
+
+
+@pytest.mark.parametrize("app", ["streams", "chats"])
+def test_the_migration_fills_each_reports_parent_in(db, app):
+    """The backfill of migration 0006_report_parent. The column is NOT NULL
+    from there on, so the reports are made with a wrong parent in its place:
+    every one gets its own message's."""
+    namespace = factories.ns()
+    if app == "streams":
+        parents = [factories.conversation(namespace, topic=str(i)) for i in range(3)]
+    else:
+        parents = [factories.chat(namespace, user_ids=("alice", f"user{i}")) for i in range(3)]
+    messages = [*factories.add(parents[0], 3), *factories.add(parents[1], 2, start=factories.BASE + HOUR)]
+    made = factories.report_each(messages)
+    Report = type(made[0])
+    parent = f"{Report.PARENT}_id"
+    Report.objects.update(**{parent: parents[2].pk})
+    migration = importlib.import_module(f"{app}.migrations.0006_report_parent")
+    with connection.cursor() as cursor:
+        cursor.execute(migration.BACKFILL)
+    assert sorted(Report.objects.values_list("message_id", parent)) == sorted(
+        (message.pk, getattr(message, parent)) for message in messages
+    )
+    assert Report.objects.filter(**{parent: parents[0].pk}).count() == 3
 
 
 def test_description_is_empty_when_absent_or_blank(api, reported):

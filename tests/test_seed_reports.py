@@ -45,6 +45,7 @@ def check_invariants(Message, Report, Item):
     assert open_pairs and max(open_pairs.values()) == 1
     for r in reports:
         assert r.namespace_id == r.message.namespace_id
+        assert getattr(r, f"{Report.PARENT}_id") == getattr(r.message, f"{Report.PARENT}_id")
         assert r.reporter_id != r.message.author_id
         assert r.message.sent_at < r.created_at <= r.message.sent_at.replace(year=2100)
         assert str(r.created_at) <= END

@@ -41,6 +41,27 @@ def add(parent, count, *, author="alice", start=BASE, step=MINUTE, text="message
     return model.objects.bulk_create(rows, batch_size=2000)
 
 
+def report_each(messages, *, reporter="rita", reason="spam", after=datetime.timedelta(seconds=1)):
+    """One open report of each of `messages` (of one model), made `after` it
+    was sent, with its conversation or chat as convoproject.moderation.reports
+    sets it (Report.PARENT). No queue items: the rows only."""
+    messages = list(messages)
+    Report = type(messages[0])._meta.get_field("reports").related_model
+    parent = f"{Report.PARENT}_id"
+    rows = [
+        Report(
+            namespace_id=message.namespace_id,
+            message=message,
+            reporter_id=reporter,
+            reason=reason,
+            created_at=message.sent_at + after,
+            **{parent: getattr(message, parent)},
+        )
+        for message in messages
+    ]
+    return Report.objects.bulk_create(rows, batch_size=2000)
+
+
 def newest_messages(model, namespace, parent_id, *, sent_before=None, limit=25):
     """The ORM's own reading of a page (CONTRACT 4): the newest `limit` visible
     messages of a parent sent strictly before `sent_before`, newest first. The

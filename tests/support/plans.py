@@ -95,3 +95,25 @@ def assert_newest_first_from_unique_index(model, statements):
         assert f"{table}_sent_idx" not in plan, plan
         assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
         assert not re.search(r"(^|->)\s*Sort  \(", plan, re.MULTILINE), plan  # a Sort node, not Incremental
+
+
+def assert_reports_newest_first_from_parent_index(report_model, statements):
+    """Each of `statements` (captured SQL reading `report_model`'s reports of
+    one conversation or chat, newest first) reads the (parent, created_at, id)
+    index in its order, never the created_at index of all reports, and sorts
+    nothing: that index gives the whole order (created_at, then id). With the
+    table's statistics, and with sequential scans and sorts priced out, as in
+    assert_newest_first_from_unique_index."""
+    assert statements
+    table = report_model._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+    for sql in statements:
+        plan = explain_sql(sql)
+        assert f"{table}_parent_idx" in plan, plan
+        assert f"{table}_created_idx" not in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+        assert not re.search(r"Sort  \(", plan), plan  # neither a Sort node nor an Incremental Sort
