@@ -14,6 +14,7 @@ locked would fail at once.
 import fcntl
 import multiprocessing
 import os
+import signal
 import threading
 import time
 
@@ -288,3 +289,29 @@ def test_a_writer_that_gives_up_leaves_its_place_to_the_next():
     lock.release()
     first.join(5)
     assert taken == ["first"] and not lock.locked()
+
+
+def test_a_writer_interrupted_while_waiting_leaves_the_queue():
+    """Ctrl-C in `manage.py shell` while it waits: the wait ends with the
+    exception, and the lock is not later handed to a thread that left."""
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    lock = HandOverLock()
+    assert lock.acquire(1)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        with pytest.raises(Interrupted):
+            lock.acquire(5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not lock.waiters
+    lock.release()
+    assert not lock.locked()
+    assert lock.acquire(0)

@@ -104,13 +104,23 @@ class HandOverLock:
             turn = threading.Lock()
             turn.acquire()
             self.waiters.append(turn)
-        if turn.acquire(timeout=timeout):
-            return True
+        try:
+            got = turn.acquire(timeout=timeout)
+        except BaseException:  # interrupted (Ctrl-C in a shell)
+            if not self._leave(turn):
+                self.release()  # it was ours already: to the next one, or no one would ever release it
+            raise
+        if not got and not self._leave(turn):
+            got = True  # handed over as the wait timed out: ours all the same
+        return got
+
+    def _leave(self, turn):
+        """Take `turn` out of the queue; False if it was handed the lock first."""
         with self.mutex:
             if turn in self.waiters:
                 self.waiters.remove(turn)
-                return False
-        return True  # handed over as the wait timed out: ours all the same
+                return True
+            return False
 
     def release(self):
         with self.mutex:
