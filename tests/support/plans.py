@@ -30,6 +30,19 @@ def unique_index_name(model, constraint, columns):
     return matches[0]
 
 
+def price_out_scans(table, *, sorts=True):
+    """PostgreSQL, for the rest of the test's transaction: `table`'s statistics
+    fresh, sequential scans (and sorts) priced out, so that a plan shows which
+    index the planner would choose on a big table. Nothing on SQLite."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        if sorts:
+            cursor.execute("SET LOCAL enable_sort = off")
+
+
 def explain(statement, *values):
     """The database's plan of a Statement run with `values`, as text."""
     sql, params = statement.text(), statement.prepare(values)
@@ -45,15 +58,11 @@ def assert_reads_unique_index(model, statement, values, constraint, columns):
     """`statement` (on `model`'s table) run with `values` reads the unique
     index of `constraint` on `columns`, in its order."""
     assert connection.vendor in {"postgresql", "sqlite"}
-    if connection.vendor == "postgresql":
-        # On a table this small the planner may prefer any plan; with scans and
-        # sorts priced out it can only pick an index that both finds the rows
-        # and gives their order. With the table's statistics it knows which of
-        # those reads fewest rows: the one that fits the query best.
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {model._meta.db_table}")
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
+    # On a table this small the planner may prefer any plan; with scans and
+    # sorts priced out it can only pick an index that both finds the rows and
+    # gives their order. With the table's statistics it knows which of those
+    # reads fewest rows: the one that fits the query best.
+    price_out_scans(model._meta.db_table)
     plan = explain(statement, *values)
     assert unique_index_name(model, constraint, columns) in plan, plan
     # The index gives the order: no sort step.
@@ -82,11 +91,7 @@ def assert_newest_first_from_unique_index(model, statements):
     table the planner may prefer to sort the whole parent."""
     assert statements
     table = model._meta.db_table
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {table}")
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
+    price_out_scans(table)
     parent = f"{model.PARENT}_id"
     index = unique_index_name(model, f"{table}_{model.PARENT}_sent_at_uniq", ["namespace_id", parent, "sent_at"])
     for sql in statements:
@@ -106,11 +111,7 @@ def assert_reports_newest_first_from_parent_index(report_model, statements):
     assert_newest_first_from_unique_index."""
     assert statements
     table = report_model._meta.db_table
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {table}")
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
+    price_out_scans(table)
     for sql in statements:
         plan = explain_sql(sql)
         assert f"{table}_parent_idx" in plan, plan
