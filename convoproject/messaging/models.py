@@ -110,6 +110,12 @@ class ReportBase(models.Model):
     def __str__(self):
         return f"{self.reporter_id}: {self.reason} ({self.state})"
 
+    @classmethod
+    def parent_of(cls, message) -> dict:
+        """The report's copy of `message`'s conversation or chat, as field values."""
+        attname = f"{cls.PARENT}_id"
+        return {attname: getattr(message, attname)}
+
 
 def report_constraints_and_indexes(parent):
     """(constraints, indexes) of a report model: one open report per reporter

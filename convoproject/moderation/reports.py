@@ -62,7 +62,7 @@ def file_report(message: models.Model, *, reporter_id: str, reason: str, descrip
                 report = Report.objects.create(
                     namespace_id=message.namespace_id,
                     message=message,
-                    **{f"{Report.PARENT}_id": getattr(message, f"{Report.PARENT}_id")},
+                    **Report.parent_of(message),
                     reporter_id=reporter_id,
                     reason=reason,
                     description=description or "",

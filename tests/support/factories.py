@@ -47,7 +47,6 @@ def report_each(messages, *, reporter="rita", reason="spam", after=datetime.time
     sets it (Report.PARENT). No queue items: the rows only."""
     messages = list(messages)
     Report = type(messages[0])._meta.get_field("reports").related_model
-    parent = f"{Report.PARENT}_id"
     rows = [
         Report(
             namespace_id=message.namespace_id,
@@ -55,7 +54,7 @@ def report_each(messages, *, reporter="rita", reason="spam", after=datetime.time
             reporter_id=reporter,
             reason=reason,
             created_at=message.sent_at + after,
-            **{parent: getattr(message, parent)},
+            **Report.parent_of(message),
         )
         for message in messages
     ]
