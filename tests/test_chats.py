@@ -9,6 +9,7 @@ import pytest
 from chats import serializers as chat_serializers
 from chats import statements
 from chats.models import Chat, Message
+from convoproject.messaging.pages import stretch_values
 from tests.support.counts import create_message_statements
 from tests.support.factories import newest_messages
 from tests.support.plans import assert_reads_unique_index
@@ -502,9 +503,9 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
     rpc_statements, _ = statements.pages.for_render(chat_serializers.render_message_rows)
     for page_statements in (statements.pages.typed, rpc_statements):
         if sent_before is None:
-            page, values = page_statements.first, (chat.namespace_id, chat.id, 25)
+            page, values = page_statements.first, (*stretch_values(chat.namespace_id, chat.id), 25)
         else:
-            page, values = page_statements.before, (chat.namespace_id, chat.id, sent_before, 25)
+            page, values = page_statements.before, (*stretch_values(chat.namespace_id, chat.id, sent_before), 25)
         assert_reads_unique_index(
             Message, page, values, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"]
         )

@@ -46,6 +46,8 @@ from django.utils import timezone
 
 from convoproject.sql import Insert, Statement, columns_of, fields_of, together
 
+from .pages import parent_stretch, stretch_values
+
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
@@ -93,17 +95,16 @@ class Appender:
         self.author_allowed = author_allowed
         returned = [*columns_of(parent_model, *lock_columns), *columns_of(parent_model, "last_sent_at")]
         names = ", ".join(name for name, _ in returned)
-        newest_params = fields_of(message_model, "namespace", parent)
-        parent_params = fields_of(parent_model, "namespace", "id")
+        namespace_field, parent_field = fields_of(message_model, "namespace", parent)
         sent_at = message_model._meta.get_field("sent_at")
+        newest_params = [namespace_field, parent_field, sent_at, namespace_field, parent_field, sent_at]
+        parent_params = fields_of(parent_model, "namespace", "id")
+        where, order = parent_stretch("m", parent)
 
         def newest(plus=""):
-            return (
-                # The parent's id as a scalar subquery, as in pages.py: the
-                # unique index's end, however big the parent.
-                f"(SELECT m.sent_at{plus} FROM {messages} m WHERE m.namespace_id = %s AND m.{parent}_id = (SELECT %s) "
-                "ORDER BY m.sent_at DESC LIMIT 1)"
-            )
+            # The end of the parent's stretch of the unique index, however
+            # big the parent (pages.parent_stretch).
+            return f"(SELECT m.sent_at{plus} FROM {messages} m WHERE {where} ORDER BY {order} LIMIT 1)"
 
         # PostgreSQL: the lock and the new sent_at in one statement.
         plus = " + interval '1 microsecond'"
@@ -185,7 +186,7 @@ class Appender:
         now = timezone.now()
         if connection.vendor == "postgresql":
             return self.claim.one(*self._claim_values(now, namespace_id, parent_id))
-        row = self.newest_sent_at.one(namespace_id, parent_id, namespace_id, parent_id)
+        row = self.newest_sent_at.one(*stretch_values(namespace_id, parent_id), namespace_id, parent_id)
         if row is None:
             return None
         next_sent_at = max(t for t in (now, _after(row.last_sent_at), _after(row.newest)) if t is not None)
@@ -195,7 +196,7 @@ class Appender:
     @staticmethod
     def _claim_values(now, namespace_id: int, parent_id: uuid.UUID) -> list:
         """The claim's parameters (self.claim's; append_statement()'s first)."""
-        return [now, namespace_id, parent_id, namespace_id, parent_id]
+        return [now, *stretch_values(namespace_id, parent_id), namespace_id, parent_id]
 
     def _message_values(self, parent_key_value, *, namespace_id, author_id, text, sent_at) -> dict:
         return {

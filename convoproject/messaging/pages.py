@@ -5,6 +5,7 @@ does not grow with the history (docs/PERFORMANCE.md, the growth series).
 Hidden messages are never in a page.
 """
 
+import datetime
 import json
 import uuid
 
@@ -14,6 +15,38 @@ from convoproject.sql import Statement, columns_of, fields_of
 
 PAGE_COLUMNS = ("id", "author_id", "{parent}", "text", "sent_at")
 
+# The ends of the range of a stored sent_at (Python's datetimes): the bounds
+# of one parent's stretch of the unique index.
+EARLIEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+LATEST = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+
+
+def parent_stretch(messages: str, parent: str, parent_id: str = "%s", *, before: bool = False) -> tuple[str, str]:
+    """The WHERE condition and ORDER BY that read one parent's messages
+    newest first from the unique (namespace, parent, sent_at) index and from
+    no other. Its parameters: the namespace's id, then EARLIEST, the
+    namespace's id again, then LATEST or (`before`) the sent_before, each
+    namespace's id followed by the parent's where `parent_id` is a
+    placeholder (it may be a column: a correlated walk).
+
+    Bounds on the index's whole key, not `namespace_id = ... AND parent_id =
+    ...`: given those equalities, PostgreSQL's planner holds both columns
+    constant, drops them from the ORDER BY and may walk the `sent_at` index
+    of all messages instead, filtering, which reads every newer message of
+    every other parent: a quiet conversation beside one busy one read
+    17,403 rows for a page of 25 (docs/PERFORMANCE.md). Ordered by the
+    whole key, only this index gives the order."""
+    key = f"({messages}.namespace_id, {messages}.{parent}_id, {messages}.sent_at)"
+    upper = "<" if before else "<="
+    condition = f"{key} >= (%s, {parent_id}, %s) AND {key} {upper} (%s, {parent_id}, %s)"
+    order = f"{messages}.namespace_id DESC, {messages}.{parent}_id DESC, {messages}.sent_at DESC"
+    return condition, order
+
+
+def stretch_values(namespace_id: int, parent_id, sent_before=None) -> list:
+    """parent_stretch()'s parameters, the parent's id a parameter too."""
+    return [namespace_id, parent_id, EARLIEST, namespace_id, parent_id, LATEST if sent_before is None else sent_before]
+
 
 class Statements:
     """The page statements of one select list."""
@@ -21,40 +54,42 @@ class Statements:
     def __init__(self, messages: str, parent: str, select_list: str, columns, fields):
         namespace_id, parent_id, sent_at = fields
         select = f"SELECT {select_list} FROM {messages}"
-        # The parent's id as a scalar subquery: a value the planner does not
-        # look into. Given the value, PostgreSQL's planner took a parent
-        # holding most of the table for most of every newest-first scan, and
-        # walked the `sent_at` index instead of this unique one, reading
-        # every newer message of the others (tests/test_streams.py).
-        where = f"namespace_id = %s AND {parent}_id = (SELECT %s) AND NOT hidden"
+        stretch_params = [namespace_id, parent_id, sent_at, namespace_id, parent_id, sent_at]
         # {messages}.sent_at, the column: SQLite would take a bare `sent_at`
         # in ORDER BY for the select list's (e.g. the stored text).
+        where, order = parent_stretch(messages, parent)
         self.first = Statement(
-            f"{select} WHERE {where} ORDER BY {messages}.sent_at DESC LIMIT %s",
-            params=[namespace_id, parent_id, None],
+            f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s",
+            params=[*stretch_params, None],
             columns=columns,
         )
+        where, order = parent_stretch(messages, parent, before=True)
         self.before = Statement(
-            f"{select} WHERE {where} AND {messages}.sent_at < %s ORDER BY {messages}.sent_at DESC LIMIT %s",
-            params=[namespace_id, parent_id, sent_at, None],
+            f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s",
+            params=[*stretch_params, None],
             columns=columns,
         )
+        lateral_where, lateral_order = parent_stretch(messages, parent, "wanted.id")
         # PostgreSQL: the page of each of many parents in one statement, a
         # LATERAL join over the ids in the order given.
         self.each_lateral = Statement(
             f"""SELECT page.{", page.".join(name for name, _ in columns)}
             FROM unnest(%s::uuid[]) WITH ORDINALITY AS wanted (id, position)
             CROSS JOIN LATERAL (SELECT {select_list}, sent_at AS page_sent_at FROM {messages}
-                                WHERE namespace_id = %s AND {parent}_id = wanted.id AND NOT hidden
-                                ORDER BY sent_at DESC LIMIT %s) page
+                                WHERE {lateral_where} AND NOT hidden
+                                ORDER BY {lateral_order} LIMIT %s) page
             ORDER BY wanted.position, page.page_sent_at DESC""",
-            params=[None, namespace_id, None],  # the ids: a list of UUIDs, which psycopg sends as uuid[]
+            # The ids: a list of UUIDs, which psycopg sends as uuid[].
+            params=[None, namespace_id, sent_at, namespace_id, sent_at, None],
             columns=columns,
         )
         # SQLite, which has no LATERAL: the ids as a JSON array, each joined
         # to its page by a correlated IN (a 100-part UNION ALL, one page per
         # id, cost 2.5 times as much: 300 parameters bound and a long
-        # statement).
+        # statement). Equalities here, not parent_stretch()'s bounds: SQLite
+        # keeps no statistics to be misled by, and does not take a
+        # correlated column into a row value's index range (it searched the
+        # namespace's whole stretch).
         self.each_listed = Statement(
             f"""SELECT {select_list}
             FROM (SELECT key AS position, value AS wanted_id FROM json_each(%s)) AS wanted
@@ -63,7 +98,8 @@ class Statements:
                 WHERE page.namespace_id = %s AND page.{parent}_id = wanted.wanted_id AND NOT page.hidden
                 ORDER BY page.sent_at DESC LIMIT %s)
             ORDER BY wanted.position, {messages}.sent_at DESC""",
-            params=[None, namespace_id, None],  # the ids: a JSON array of their database values
+            # The ids: a JSON array of their database values.
+            params=[None, namespace_id, None],
             columns=columns,
         )
 
@@ -116,11 +152,8 @@ class Pages:
         if parent_id is None:
             return None
         statements, as_json = self.for_render(render)
-        if sent_before is None:
-            statement, values = statements.first, (namespace_id, parent_id, limit)
-        else:
-            statement, values = statements.before, (namespace_id, parent_id, sent_before, limit)
-        rows = statement.raw_rows(*values)
+        statement = statements.first if sent_before is None else statements.before
+        rows = statement.raw_rows(*stretch_values(namespace_id, parent_id, sent_before), limit)
         if not rows and self.parent_exists.one(namespace_id, parent_id) is None:
             return None
         return self._finish(statement, rows, render, as_json)
@@ -141,7 +174,8 @@ class Pages:
         statements, as_json = self.for_render(render)
         if connection.vendor == "postgresql":
             statement = statements.each_lateral
-            return self._finish(statement, statement.raw_rows(parent_ids, namespace_id, limit), render, as_json)
+            rows = statement.raw_rows(parent_ids, namespace_id, EARLIEST, namespace_id, LATEST, limit)
+            return self._finish(statement, rows, render, as_json)
         statement = statements.each_listed
         # As SQLite stores them (UUIDField.get_db_prep_value: 32 hex digits),
         # written here: that method costs 3 us an id, most of 100 pages' read.

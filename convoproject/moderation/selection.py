@@ -115,8 +115,7 @@ class StrictBooleanFilter(django_filters.Filter):
 
 class Opaque(models.Func):
     """A value as a scalar subquery, `(SELECT %s)`: the same value, but one
-    PostgreSQL's planner does not look up in the column's statistics (as in
-    convoproject.messaging.pages)."""
+    PostgreSQL's planner does not look up in the column's statistics."""
 
     template = "(SELECT %(expressions)s)"
     arity = 1
