@@ -24,10 +24,10 @@ LATEST = datetime.datetime.max.replace(tzinfo=datetime.UTC)
 def parent_stretch(messages: str, parent: str, parent_id: str = "%s", *, before: bool = False) -> tuple[str, str]:
     """The WHERE condition and ORDER BY that read one parent's messages
     newest first from the unique (namespace, parent, sent_at) index and from
-    no other. Its parameters: the namespace's id, then EARLIEST, the
-    namespace's id again, then LATEST or (`before`) the sent_before, each
-    namespace's id followed by the parent's where `parent_id` is a
-    placeholder (it may be a column: a correlated walk).
+    no other. Its parameters (stretch_values()): namespace, parent,
+    EARLIEST, namespace, parent, then LATEST or (`before`) the sent_before;
+    without the two parents where `parent_id` names a column instead of a
+    placeholder (a correlated walk: `wanted.id`).
 
     Bounds on the index's whole key, not `namespace_id = ... AND parent_id =
     ...`: given those equalities, PostgreSQL's planner holds both columns
