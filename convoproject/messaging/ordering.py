@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from convoproject.sql import Insert, Statement, columns_of, fields_of, together
 
-from .pages import parent_stretch, stretch_values
+from .pages import parent_stretch, stretch_fields, stretch_values
 
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
@@ -95,9 +95,8 @@ class Appender:
         self.author_allowed = author_allowed
         returned = [*columns_of(parent_model, *lock_columns), *columns_of(parent_model, "last_sent_at")]
         names = ", ".join(name for name, _ in returned)
-        namespace_field, parent_field = fields_of(message_model, "namespace", parent)
-        sent_at = message_model._meta.get_field("sent_at")
-        newest_params = [namespace_field, parent_field, sent_at, namespace_field, parent_field, sent_at]
+        namespace_field, parent_field, sent_at = fields_of(message_model, "namespace", parent, "sent_at")
+        newest_params = stretch_fields(namespace_field, parent_field, sent_at)
         parent_params = fields_of(parent_model, "namespace", "id")
         where, order = parent_stretch("m", parent)
 

@@ -5,7 +5,6 @@ does not grow with the history (docs/PERFORMANCE.md, the growth series).
 Hidden messages are never in a page.
 """
 
-import datetime
 import json
 import uuid
 
@@ -15,58 +14,65 @@ from convoproject.sql import Statement, columns_of, fields_of
 
 PAGE_COLUMNS = ("id", "author_id", "{parent}", "text", "sent_at")
 
-# The ends of the range of a stored sent_at (Python's datetimes): the bounds
-# of one parent's stretch of the unique index.
-EARLIEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
-LATEST = datetime.datetime.max.replace(tzinfo=datetime.UTC)
-
 
 def parent_stretch(messages: str, parent: str, parent_id: str = "%s", *, before: bool = False) -> tuple[str, str]:
     """The WHERE condition and ORDER BY that read one parent's messages
     newest first from the unique (namespace, parent, sent_at) index and from
     no other. Its parameters (stretch_values()): namespace, parent,
-    EARLIEST, namespace, parent, then LATEST or (`before`) the sent_before;
-    without the two parents where `parent_id` names a column instead of a
-    placeholder (a correlated walk: `wanted.id`).
+    namespace, parent, and (`before`) the sent_before; without the parents
+    where `parent_id` names a column instead of a placeholder (a correlated
+    walk: `wanted.id`).
 
-    Bounds on the index's whole key, not `namespace_id = ... AND parent_id =
-    ...`: given those equalities, PostgreSQL's planner holds both columns
-    constant, drops them from the ORDER BY and may walk the `sent_at` index
-    of all messages instead, filtering, which reads every newer message of
-    every other parent: a quiet conversation beside one busy one read
-    17,403 rows for a page of 25 (docs/PERFORMANCE.md). Ordered by the
-    whole key, only this index gives the order."""
+    Row-value bounds on the index's key, not `namespace_id = ... AND
+    parent_id = ...`: given those equalities, PostgreSQL's planner holds
+    both columns constant, drops them from the ORDER BY and may walk the
+    `sent_at` index of all messages instead, filtering, which reads every
+    newer message of every other parent: a quiet conversation beside one
+    busy one read 17,403 rows for a page of 25 (docs/PERFORMANCE.md).
+    Ordered by the whole key, only this index gives the order. The first
+    page bounds the (namespace, parent) pair from both sides, which no
+    sent_at needs to be made for: each datetime parameter costs a
+    conversion on every request."""
+    pair = f"({messages}.namespace_id, {messages}.{parent}_id)"
     key = f"({messages}.namespace_id, {messages}.{parent}_id, {messages}.sent_at)"
-    upper = "<" if before else "<="
-    condition = f"{key} >= (%s, {parent_id}, %s) AND {key} {upper} (%s, {parent_id}, %s)"
+    upper = f"{key} < (%s, {parent_id}, %s)" if before else f"{pair} <= (%s, {parent_id})"
+    condition = f"{pair} >= (%s, {parent_id}) AND {upper}"
     order = f"{messages}.namespace_id DESC, {messages}.{parent}_id DESC, {messages}.sent_at DESC"
     return condition, order
 
 
 def stretch_values(namespace_id: int, parent_id, sent_before=None) -> list:
-    """parent_stretch()'s parameters, the parent's id a parameter too."""
-    return [namespace_id, parent_id, EARLIEST, namespace_id, parent_id, LATEST if sent_before is None else sent_before]
+    """parent_stretch()'s parameters (`before` when sent_before is given),
+    the parent's id a parameter too."""
+    values = [namespace_id, parent_id, namespace_id, parent_id]
+    return values if sent_before is None else [*values, sent_before]
+
+
+def stretch_fields(namespace_field, parent_field, sent_at_field, *, before: bool = False) -> list:
+    """The model fields that convert stretch_values() for the database
+    (convoproject.sql.Statement's params), in the same order."""
+    fields = [namespace_field, parent_field, namespace_field, parent_field]
+    return [*fields, sent_at_field] if before else fields
 
 
 class Statements:
     """The page statements of one select list."""
 
     def __init__(self, messages: str, parent: str, select_list: str, columns, fields):
-        namespace_id, parent_id, sent_at = fields
+        namespace_id = fields[0]
         select = f"SELECT {select_list} FROM {messages}"
-        stretch_params = [namespace_id, parent_id, sent_at, namespace_id, parent_id, sent_at]
         # {messages}.sent_at, the column: SQLite would take a bare `sent_at`
         # in ORDER BY for the select list's (e.g. the stored text).
         where, order = parent_stretch(messages, parent)
         self.first = Statement(
             f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s",
-            params=[*stretch_params, None],
+            params=[*stretch_fields(*fields), None],
             columns=columns,
         )
         where, order = parent_stretch(messages, parent, before=True)
         self.before = Statement(
             f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s",
-            params=[*stretch_params, None],
+            params=[*stretch_fields(*fields, before=True), None],
             columns=columns,
         )
         lateral_where, lateral_order = parent_stretch(messages, parent, "wanted.id")
@@ -80,7 +86,7 @@ class Statements:
                                 ORDER BY {lateral_order} LIMIT %s) page
             ORDER BY wanted.position, page.page_sent_at DESC""",
             # The ids: a list of UUIDs, which psycopg sends as uuid[].
-            params=[None, namespace_id, sent_at, namespace_id, sent_at, None],
+            params=[None, namespace_id, namespace_id, None],
             columns=columns,
         )
         # SQLite, which has no LATERAL: the ids as a JSON array, each joined
@@ -174,7 +180,7 @@ class Pages:
         statements, as_json = self.for_render(render)
         if connection.vendor == "postgresql":
             statement = statements.each_lateral
-            rows = statement.raw_rows(parent_ids, namespace_id, EARLIEST, namespace_id, LATEST, limit)
+            rows = statement.raw_rows(parent_ids, namespace_id, namespace_id, limit)
             return self._finish(statement, rows, render, as_json)
         statement = statements.each_listed
         # As SQLite stores them (UUIDField.get_db_prep_value: 32 hex digits),
