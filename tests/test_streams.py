@@ -13,7 +13,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from convoproject.messaging.pages import stretch_values
+from convoproject.messaging.pages import stretch_values, unpack
+from convoproject.rpc.timestamps import format_timestamp
 from convoproject.tenants.models import Namespace
 from streams import serializers as stream_serializers
 from streams import statements
@@ -1313,6 +1314,66 @@ def test_recent_messages_reads_each_conversation_from_the_unique_index_on_sqlite
         str(m.id) for conv in convs for m in newest_messages(Message, namespace, uuid.UUID(conv), sent_before=None)[:3]
     ]
     assert ids(body["messages"]) == expected
+
+
+def test_pages_are_newest_first_across_whole_seconds_and_fractions(api):
+    """Pages in time order whatever the stored text: SQLite stores a
+    timestamp without its fraction when it is zero, and its RPC pages come
+    back as one packed row whose order is made again from that text
+    (convoproject.messaging.pages.unpack). Messages written out of order, on
+    whole seconds and a microsecond either side, with texts JSON must
+    escape; ListMessages' two pages and RecentMessages over conversations
+    given out of order give them newest first, parent by parent."""
+    second, micro = datetime.timedelta(seconds=1), datetime.timedelta(microseconds=1)
+    start = datetime.datetime(2021, 1, 22, 15, 1, 13, tzinfo=UTC)
+    offsets = [second, -micro, 0 * second, 2 * second - micro, micro, 2 * second, second + micro, -second]
+    texts = ['"quoted"', "back\\slash", "tab\tnew\nline", "\u2028", "ünï €", "\x01", "[1, 2]", "{}"]
+    convs = [api.conversation()["id"] for _ in range(3)]
+    for shift, conv in enumerate(convs):
+        conversation = Conversation.objects.get(id=conv)
+        Message.objects.bulk_create(
+            Message(
+                namespace_id=conversation.namespace_id,
+                conversation=conversation,
+                author_id="bot",
+                text=f"{shift} {text}",
+                sent_at=start + shift * datetime.timedelta(days=1) + offset,
+            )
+            for offset, text in zip(offsets, texts, strict=True)
+        )
+
+    def newest_first(conv):
+        rows = Message.objects.filter(conversation_id=conv).order_by("-sent_at")
+        return [(row.text, format_timestamp(row.sent_at)) for row in rows]
+
+    def pairs(messages):
+        return [(m["text"], m["sent_at"]) for m in messages]
+
+    expected = newest_first(convs[1])
+    assert len({sent_at for _, sent_at in expected}) == len(offsets)
+    page = api.ok(LIST_MSGS, {"conversation_id": convs[1], "limit": 5})["messages"]
+    older = api.ok(LIST_MSGS, {"conversation_id": convs[1], "sent_before": page[-1]["sent_at"]})["messages"]
+    assert pairs(page + older) == expected
+    wanted = [convs[2], convs[0], convs[1]]
+    recent = api.ok(RECENT, {"conversation_ids": wanted, "limit_per_conversation": 6})["messages"]
+    assert pairs(recent) == [pair for conv in wanted for pair in newest_first(conv)[:6]]
+
+
+def test_unpack_puts_a_packed_page_in_time_order_whatever_order_sqlite_gave():
+    """SQLite hands json_group_array() the subquery's rows in order, but does
+    not promise it (3.40 has no ORDER BY inside an aggregate): unpack()
+    orders them itself, by the stored text, a whole second's text a prefix
+    of the same second's with a fraction; RecentMessages' rows parent by
+    parent in the order asked, their positions left out."""
+    stored = ["2021-01-22 15:01:14", "2021-01-22 15:01:13.999999", "2021-01-22 15:01:14.000001", "2021-01-22 15:01:15"]
+    rows = [["id", "bob", "conv", f"text {i}", sent_at] for i, sent_at in enumerate(stored)]
+    newest_first = [rows[3], rows[2], rows[0], rows[1]]
+    for order in itertools.permutations(rows):
+        assert unpack([(json.dumps(list(order)),)], 4) == newest_first
+    # Parent 0 asked first holds rows 0 and 1, parent 1 rows 2 and 3.
+    positioned = [[0, *rows[0]], [0, *rows[1]], [1, *rows[2]], [1, *rows[3]]]
+    for order in itertools.permutations(positioned):
+        assert unpack([(json.dumps(list(order)),)], 5, positioned=True) == [rows[0], rows[1], rows[3], rows[2]]
 
 
 def test_create_message_reads_the_newest_sent_at_from_the_end_of_the_unique_index(api):

@@ -6,8 +6,10 @@ Hidden messages are never in a page.
 """
 
 import json
+import operator
 import uuid
 
+import orjson
 from django.db import connection
 
 from convoproject.sql import Statement, columns_of, fields_of
@@ -55,25 +57,60 @@ def stretch_fields(namespace_field, parent_field, sent_at_field, *, before: bool
     return [*fields, sent_at_field] if before else fields
 
 
-class Statements:
-    """The page statements of one select list."""
+def packed(sql: str, names) -> str:
+    """SQLite: the rows of `sql` (columns `names`) as one row, a JSON array
+    of arrays of their values (unpack() reads it back). Python's sqlite3
+    module lets go of the GIL for every row it steps: 26 times for a page of
+    25, and in a busy worker another thread takes it each time, so that the
+    page's thread waits to have it back (docs/PERFORMANCE.md). One row is
+    one step. Values only: the wire's form is still rendered in Python from
+    the same values (RowsRenderer), a JSON string read back being the same
+    str."""
+    return f"SELECT json_group_array(json_array({', '.join(names)})) FROM ({sql})"
 
-    def __init__(self, messages: str, parent: str, select_list: str, columns, fields):
+
+def unpack(rows: list, sent_at: int, *, positioned: bool = False) -> list:
+    """The rows of a packed() page, newest first: SQLite 3.40 has no ORDER
+    BY inside an aggregate, so the order is made again, by the stored
+    sent_at text (column `sent_at`), whose text order is its time order
+    (the fraction, left out when zero, only ever follows a prefix).
+    `positioned`: each row's first value is its parent's position, by which
+    the pages are put in order, each newest first, and which is left out."""
+    unpacked = orjson.loads(rows[0][0])
+    unpacked.sort(key=operator.itemgetter(sent_at), reverse=True)
+    if positioned:
+        unpacked.sort(key=operator.itemgetter(0))  # stable: each page stays newest first
+        unpacked = [row[1:] for row in unpacked]
+    return unpacked
+
+
+class Statements:
+    """The page statements of one select list; `packed` (SQLite): a page
+    (first, before) as one row, packed()."""
+
+    def __init__(self, messages: str, parent: str, select_list: str, columns, fields, *, packed_rows: bool = False):
         namespace_id = fields[0]
         select = f"SELECT {select_list} FROM {messages}"
+        self.packed = packed_rows
+        names = [name for name, _ in columns]
+        self.sent_at_index = names.index("sent_at") if "sent_at" in names else None
+
+        def page(sql, names=names):
+            return packed(sql, names) if packed_rows else sql
+
         # {messages}.sent_at, the column: SQLite would take a bare `sent_at`
         # in ORDER BY for the select list's (e.g. the stored text).
         where, order = parent_stretch(messages, parent)
         self.first = Statement(
-            f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s",
+            page(f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s"),
             params=[*stretch_fields(*fields), None],
-            columns=columns,
+            columns=() if packed_rows else columns,
         )
         where, order = parent_stretch(messages, parent, before=True)
         self.before = Statement(
-            f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s",
+            page(f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s"),
             params=[*stretch_fields(*fields, before=True), None],
-            columns=columns,
+            columns=() if packed_rows else columns,
         )
         lateral_where, lateral_order = parent_stretch(messages, parent, "wanted.id")
         # PostgreSQL: the page of each of many parents in one statement, a
@@ -96,17 +133,22 @@ class Statements:
         # keeps no statistics to be misled by, and does not take a
         # correlated column into a row value's index range (it searched the
         # namespace's whole stretch).
+        # Packed, each row its parent's position in the array first.
+        position = "wanted.position AS position, " if packed_rows else ""
         self.each_listed = Statement(
-            f"""SELECT {select_list}
-            FROM (SELECT key AS position, value AS wanted_id FROM json_each(%s)) AS wanted
-            JOIN {messages} ON {messages}.id IN (
-                SELECT page.id FROM {messages} AS page
-                WHERE page.namespace_id = %s AND page.{parent}_id = wanted.wanted_id AND NOT page.hidden
-                ORDER BY page.sent_at DESC LIMIT %s)
-            ORDER BY wanted.position, {messages}.sent_at DESC""",
+            page(
+                f"""SELECT {position}{select_list}
+                FROM (SELECT key AS position, value AS wanted_id FROM json_each(%s)) AS wanted
+                JOIN {messages} ON {messages}.id IN (
+                    SELECT page.id FROM {messages} AS page
+                    WHERE page.namespace_id = %s AND page.{parent}_id = wanted.wanted_id AND NOT page.hidden
+                    ORDER BY page.sent_at DESC LIMIT %s)
+                ORDER BY wanted.position, {messages}.sent_at DESC""",
+                ["position", *names],
+            ),
             # The ids: a JSON array of their database values.
             params=[None, namespace_id, None],
-            columns=columns,
+            columns=() if packed_rows else columns,
         )
 
 
@@ -117,7 +159,8 @@ class Pages:
     `for_render(render)` those an RPC runs, with the renderer's select list
     (convoproject.rpc.render.RowsRenderer.select_list): on PostgreSQL one
     column, each row's JSON written by the database; on SQLite the same
-    columns, timestamps as their stored text."""
+    columns, timestamps as their stored text, each page packed() into one
+    row."""
 
     def __init__(self, message_model, parent_model):
         self.parent = message_model.PARENT
@@ -143,7 +186,9 @@ class Pages:
         found = self._by_select.get(select_list)
         if found is None:
             columns = [("json", None)] if as_json else self.columns
-            statements = Statements(self.messages, self.parent, select_list, columns, self.fields)
+            statements = Statements(
+                self.messages, self.parent, select_list, columns, self.fields, packed_rows=connection.vendor == "sqlite"
+            )
             found = self._by_select[select_list] = (statements, as_json)
         return found
 
@@ -160,6 +205,8 @@ class Pages:
         statements, as_json = self.for_render(render)
         statement = statements.first if sent_before is None else statements.before
         rows = statement.raw_rows(*stretch_values(namespace_id, parent_id, sent_before), limit)
+        if statements.packed:
+            rows = unpack(rows, statements.sent_at_index)
         if not rows and self.parent_exists.one(namespace_id, parent_id) is None:
             return None
         return self._finish(statement, rows, render, as_json)
@@ -186,4 +233,7 @@ class Pages:
         # As SQLite stores them (UUIDField.get_db_prep_value: 32 hex digits),
         # written here: that method costs 3 us an id, most of 100 pages' read.
         listed = json.dumps([parent_id.hex for parent_id in parent_ids])
-        return self._finish(statement, statement.raw_rows(listed, namespace_id, limit), render, as_json)
+        rows = statement.raw_rows(listed, namespace_id, limit)
+        if statements.packed:
+            rows = unpack(rows, statements.sent_at_index + 1, positioned=True)
+        return self._finish(statement, rows, render, as_json)
