@@ -115,6 +115,19 @@ class Statement:
             for field, value in zip(self.params, values, strict=True)
         ]
 
+    def prepare_at(self, params: list, index: int, value) -> None:
+        """Put `value`, prepared as prepare() would, at `index` of `params`
+        (a prepare()d list): the one value not known when the rest were
+        prepared (convoproject.messaging.ordering: a message's sent_at)."""
+        field = self.params[index]
+        params[index] = value if field is None else field.get_db_prep_value(value, connections[DEFAULT_DB_ALIAS])
+
+    def execute_prepared(self, params: list) -> int:
+        """execute() with parameters already prepare()d; the number of rows changed."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.text(), params)
+            return cursor.rowcount
+
     def rows(self, *values) -> list:
         """Every row, as namedtuples of `columns`."""
         return self.convert(self.raw_rows(*values))
@@ -134,9 +147,7 @@ class Statement:
 
     def execute(self, *values) -> int:
         """Run a statement that answers no rows; the number of rows it changed."""
-        with connection.cursor() as cursor:
-            cursor.execute(self.text(), self.prepare(values))
-            return cursor.rowcount
+        return self.execute_prepared(self.prepare(values))
 
     def convert(self, rows: list) -> list:
         if self.row is None:  # no columns declared: the driver's tuples

@@ -296,3 +296,30 @@ def test_a_writer_that_waited_for_the_lock_comes_after_its_holder(monkeypatch):
     assert results == {"holder": now, "waiter": now + US}
     conversation.refresh_from_db()
     assert conversation.last_sent_at == now + US
+
+
+def test_a_draft_takes_its_sent_at_from_its_claim_not_from_when_it_was_made(svc, django_assert_num_queries):
+    """Appender.draft() makes a message but for its sent_at before the
+    parent's lock is taken (no SQL: on SQLite the lock is every writer's);
+    append() fills the sent_at in from the claim. Two drafts made in one
+    order and appended in the other take their sent_at in the order of
+    their claims, and each is stored and announced as it was drafted."""
+    parent_id = uuid.UUID(svc.parent())
+    namespace_id = svc.parent_model.objects.get(pk=parent_id).namespace_id
+    appender = importlib.import_module(f"{svc.message_model._meta.app_label}.statements").messages
+    with django_assert_num_queries(0):
+        first = appender.draft(namespace_id, parent_id, author_id="alice", text="drafted first")
+        second = appender.draft(namespace_id, parent_id, author_id="alice", text="drafted second")
+    appended = []
+    for draft in (second, first):
+        with transaction.atomic():
+            parent = appender.claimed_parent(namespace_id, parent_id)
+            appended.append(appender.append(parent, author_id="alice", text=draft.message.text, draft=draft))
+    assert [message.pk for message in appended] == [second.message.pk, first.message.pk]
+    assert appended[0].sent_at < appended[1].sent_at
+    stored = svc.message_model.objects.filter(pk__in=[m.pk for m in appended]).order_by("sent_at")
+    assert [(m.pk, m.text, m.sent_at) for m in stored] == [(m.pk, m.text, m.sent_at) for m in appended]
+    events = Event.objects.filter(stream_id=parent_id).order_by("id").values_list("data", flat=True)
+    channel_render = publish.channels.of(svc.message_model).render_message
+    assert list(events) == [publish.as_data({"message": channel_render(m)}) for m in appended]
+    assert last_sent_at(svc, parent_id) == appended[1].sent_at

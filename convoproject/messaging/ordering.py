@@ -34,11 +34,14 @@ hold a transaction open between the two (and for a check without its SQL).
 SQLite, whose writer holds the whole database from BEGIN IMMEDIATE on: one
 SELECT reads the row's last_sent_at and the index's newest, Python takes the
 max, an UPDATE stores it, then the message and its event are inserted: four
-statements, the same rows.
+statements, the same rows. The message is drafted before BEGIN (its id, its
+instance, its INSERT's parameters: draft()), so that only what needs the
+sent_at is done while every other writer waits.
 """
 
 import datetime
 import uuid
+from typing import NamedTuple
 
 from django.db import connection, models, transaction
 from django.db.models import OuterRef, Subquery
@@ -67,6 +70,13 @@ def refresh_last_sent_at(message_model, parents: models.QuerySet) -> int:
         .values("sent_at")[:1]
     )
     return parents.update(last_sent_at=Subquery(newest))
+
+
+class Draft(NamedTuple):
+    """A message made but for its sent_at (Appender.draft)."""
+
+    message: models.Model
+    params: list  # its INSERT's, prepared; sent_at's filled in by Appender.append
 
 
 class Appender:
@@ -125,6 +135,7 @@ class Appender:
             params=[sent_at, *parent_params],
         )
         self.insert = Insert(message_model)
+        self._sent_at_index = self.insert.attnames.index("sent_at")
         # PostgreSQL: the message and its live event in one statement.
         self.insert_announced = together(self.insert, announce.insert) if announce is not None else None
         # PostgreSQL: the claim, the message and its event in one statement
@@ -211,23 +222,38 @@ class Appender:
             "hidden_reason": "",
         }
 
-    def append(self, parent, *, author_id: str, text: str):
-        """A new message (a model instance, as saved) in `parent`, a row from
-        claimed_parent() in this transaction, and its live event."""
-        assert connection.in_atomic_block, "the parent's lock must be held until the message is committed"
+    def draft(self, namespace_id: int, parent_id: uuid.UUID, *, author_id: str, text: str) -> Draft:
+        """A new message of the parent but its sent_at: its id, its model
+        instance and its INSERT's parameters, prepared for the database.
+        Made before the parent's lock is taken, so that the lock is held for
+        less: on SQLite it is every writer's lock (BEGIN IMMEDIATE), and a
+        send waits for as many holds as there are writers before it
+        (docs/PERFORMANCE.md). For one append()."""
         values = self._message_values(
-            parent.id, namespace_id=parent.namespace_id, author_id=author_id, text=text, sent_at=parent.last_sent_at
+            parent_id, namespace_id=namespace_id, author_id=author_id, text=text, sent_at=None
         )
         row = [values[name] for name in self.insert.attnames]
         message = self.message_model.from_db(connection.alias, self.insert.attnames, row)
+        return Draft(message, self.insert.prepare(row))
+
+    def append(self, parent, *, author_id: str, text: str, draft: Draft | None = None):
+        """A new message (a model instance, as saved) in `parent`, a row from
+        claimed_parent() in this transaction, and its live event; `draft`:
+        the message as draft() made it for this parent, before the lock."""
+        assert connection.in_atomic_block, "the parent's lock must be held until the message is committed"
+        if draft is None:
+            draft = self.draft(parent.namespace_id, parent.id, author_id=author_id, text=text)
+        message, params = draft
+        message.sent_at = parent.last_sent_at
+        self.insert.prepare_at(params, self._sent_at_index, message.sent_at)
         if self.announce is None:
-            self.insert.execute(*row)
+            self.insert.execute_prepared(params)
             return message
         event = self.announce.values(message)
         if connection.vendor == "postgresql":
-            self.insert_announced.execute(*row, *event)
+            self.insert_announced.execute_prepared([*params, *self.announce.insert.prepare(event)])
         else:
-            self.insert.execute(*row)
+            self.insert.execute_prepared(params)
             self.announce.insert.execute(*event)
         self.announce.inserted()
         return message
@@ -246,13 +272,14 @@ class Appender:
             message = self._create_in_one_statement(namespace_id, parent_id, author_id=author_id, text=text)
             if message is not None:
                 return message
+        draft = self.draft(namespace_id, parent_id, author_id=author_id, text=text)
         with transaction.atomic():
             parent = self.claimed_parent(namespace_id, parent_id)
             if parent is None:
                 return None
             if check is not None:
                 check(parent)
-            return self.append(parent, author_id=author_id, text=text)
+            return self.append(parent, author_id=author_id, text=text, draft=draft)
 
     def _create_in_one_statement(self, namespace_id: int, parent_id: uuid.UUID, *, author_id: str, text: str):
         params = self._claim_values(timezone.now(), namespace_id, parent_id)
