@@ -85,15 +85,15 @@ def unpack(rows: list, sent_at: int, *, positioned: bool = False) -> list:
 
 
 class Statements:
-    """The page statements of one select list; `packed` (SQLite): a page
-    (first, before) as one row, packed()."""
+    """The page statements of one select list; with `packed_rows` (SQLite)
+    each page is one row, packed(), which rows_of() unpacks."""
 
     def __init__(self, messages: str, parent: str, select_list: str, columns, fields, *, packed_rows: bool = False):
         namespace_id = fields[0]
         select = f"SELECT {select_list} FROM {messages}"
         self.packed = packed_rows
         names = [name for name, _ in columns]
-        self.sent_at_index = names.index("sent_at") if "sent_at" in names else None
+        self._sent_at_index = names.index("sent_at") if packed_rows else None
 
         def page(sql, names=names):
             return packed(sql, names) if packed_rows else sql
@@ -151,6 +151,14 @@ class Statements:
             columns=() if packed_rows else columns,
         )
 
+    def rows_of(self, rows: list, *, positioned: bool = False) -> list:
+        """The rows one of these statements answered, as the driver's rows
+        of its columns: unpack()ed if packed (`positioned`: each_listed's)."""
+        if not self.packed:
+            return rows
+        sent_at = self._sent_at_index + 1 if positioned else self._sent_at_index  # after the position
+        return unpack(rows, sent_at, positioned=positioned)
+
 
 class Pages:
     """The pages of `message_model`, whose parents are `parent_model` rows.
@@ -204,9 +212,7 @@ class Pages:
             return None
         statements, as_json = self.for_render(render)
         statement = statements.first if sent_before is None else statements.before
-        rows = statement.raw_rows(*stretch_values(namespace_id, parent_id, sent_before), limit)
-        if statements.packed:
-            rows = unpack(rows, statements.sent_at_index)
+        rows = statements.rows_of(statement.raw_rows(*stretch_values(namespace_id, parent_id, sent_before), limit))
         if not rows and self.parent_exists.one(namespace_id, parent_id) is None:
             return None
         return self._finish(statement, rows, render, as_json)
@@ -233,7 +239,5 @@ class Pages:
         # As SQLite stores them (UUIDField.get_db_prep_value: 32 hex digits),
         # written here: that method costs 3 us an id, most of 100 pages' read.
         listed = json.dumps([parent_id.hex for parent_id in parent_ids])
-        rows = statement.raw_rows(listed, namespace_id, limit)
-        if statements.packed:
-            rows = unpack(rows, statements.sent_at_index + 1, positioned=True)
+        rows = statements.rows_of(statement.raw_rows(listed, namespace_id, limit), positioned=True)
         return self._finish(statement, rows, render, as_json)
