@@ -1401,3 +1401,38 @@ def test_create_message_reads_the_newest_sent_at_from_the_end_of_the_unique_inde
     with transaction.atomic():
         assert appender.claimed_parent(namespace.pk, conv_id).last_sent_at == newest + ONE_MICROSECOND
         transaction.set_rollback(True)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan cache")
+def test_pages_are_planned_once_per_connection_on_postgresql(api):
+    """The page statements' values are opaque to the planner (pages.
+    parent_stretch): after its first runs on a connection, each page
+    statement is prepared (DB_PREPARE_THRESHOLD) and its plan cache runs one
+    generic plan, not a new plan for every page. Through the RPC: a first
+    page and a page before a time."""
+    conversations = [api.conversation()["id"] for _ in range(3)]
+    for conversation_id in conversations:
+        orm_messages(conversation_id, 30)  # the others: the page is not all there is
+    pages = {
+        "first": (LIST_MSGS, {"conversation_id": conversations[0]}),
+        "before": (
+            LIST_MSGS,
+            {"conversation_id": conversations[0], "sent_before": fmt_ts(BASE + datetime.timedelta(seconds=20))},
+        ),
+    }
+    planned = {}
+    for name, (method, body) in pages.items():
+        for _ in range(15):
+            api.ok(method, body)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE '%FROM streams_message%' AND statement LIKE '%(SELECT $%'"
+            )
+            new = {sql: plans for sql, *plans in cursor.fetchall() if sql not in planned}
+        assert len(new) == 1, (name, list(new))  # the page's own statement, prepared
+        planned.update(new)
+        ((generic, custom),) = new.values()
+        # psycopg prepares it on its 6th run; PostgreSQL plans the first 5 of
+        # those for their values, and then uses the plan made for none.
+        assert (generic, custom) == (5, 5), name

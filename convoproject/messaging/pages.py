@@ -17,7 +17,9 @@ from convoproject.sql import Statement, columns_of, fields_of
 PAGE_COLUMNS = ("id", "author_id", "{parent}", "text", "sent_at")
 
 
-def parent_stretch(messages: str, parent: str, parent_id: str = "%s", *, before: bool = False) -> tuple[str, str]:
+def parent_stretch(
+    messages: str, parent: str, parent_id: str = "%s", *, before: bool = False, opaque: bool = False
+) -> tuple[str, str]:
     """The WHERE condition and ORDER BY that read one parent's messages
     newest first from the unique (namespace, parent, sent_at) index and from
     no other. Its parameters (stretch_values()): namespace, parent,
@@ -34,11 +36,24 @@ def parent_stretch(messages: str, parent: str, parent_id: str = "%s", *, before:
     Ordered by the whole key, only this index gives the order. The first
     page bounds the (namespace, parent) pair from both sides, which no
     sent_at needs to be made for: each datetime parameter costs a
-    conversion on every request."""
+    conversion on every request.
+
+    `opaque` (PostgreSQL): the parent's id and the sent_before as scalar
+    subqueries, `(SELECT %s)`, which the planner does not look into. The
+    plans made for each run's values then cost what the plan made for none
+    costs, so that PostgreSQL's plan cache takes the latter after five runs
+    of the prepared statement (with the page's size written in: SizedPage)
+    and plans the page no more: about 80 us of the backend's CPU a page
+    (docs/PERFORMANCE.md, "the seventh session"). The namespace stays a
+    value it sees: where the plan made for none would read the namespace
+    through its `sent_at` index and sort it (a small table), the plans made
+    for the namespace's values cost less, and the cache keeps making those."""
+    value = "(SELECT %s)" if opaque else "%s"
+    own = value if parent_id == "%s" else parent_id
     pair = f"({messages}.namespace_id, {messages}.{parent}_id)"
     key = f"({messages}.namespace_id, {messages}.{parent}_id, {messages}.sent_at)"
-    upper = f"{key} < (%s, {parent_id}, %s)" if before else f"{pair} <= (%s, {parent_id})"
-    condition = f"{pair} >= (%s, {parent_id}) AND {upper}"
+    upper = f"{key} < (%s, {own}, {value})" if before else f"{pair} <= (%s, {own})"
+    condition = f"{pair} >= (%s, {own}) AND {upper}"
     order = f"{messages}.namespace_id DESC, {messages}.{parent}_id DESC, {messages}.sent_at DESC"
     return condition, order
 
@@ -88,7 +103,17 @@ class Statements:
     """The page statements of one select list; with `packed_rows` (SQLite)
     each page is one row, packed(), which rows_of() unpacks."""
 
-    def __init__(self, messages: str, parent: str, select_list: str, columns, fields, *, packed_rows: bool = False):
+    def __init__(
+        self,
+        messages: str,
+        parent: str,
+        select_list: str,
+        columns,
+        fields,
+        *,
+        packed_rows: bool = False,
+        opaque_values: bool = False,
+    ):
         namespace_id = fields[0]
         select = f"SELECT {select_list} FROM {messages}"
         self.packed = packed_rows
@@ -98,23 +123,32 @@ class Statements:
         def page(sql, names=names):
             return packed(sql, names) if packed_rows else sql
 
+        # With opaque values (PostgreSQL) the page's size is written into the
+        # statement as a number (SizedPage): a LIMIT that is a parameter is a
+        # tenth of the rows to the plan made for no values, which then loses
+        # to the plans made for each, or, opaque too, may be a plan that reads
+        # and sorts the whole namespace (docs/PERFORMANCE.md).
+        page_statement = SizedPage if opaque_values else Statement
+
         # {messages}.sent_at, the column: SQLite would take a bare `sent_at`
         # in ORDER BY for the select list's (e.g. the stored text).
-        where, order = parent_stretch(messages, parent)
-        self.first = Statement(
+        where, order = parent_stretch(messages, parent, opaque=opaque_values)
+        self.first = page_statement(
             page(f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s"),
             params=[*stretch_fields(*fields), None],
             columns=() if packed_rows else columns,
         )
-        where, order = parent_stretch(messages, parent, before=True)
-        self.before = Statement(
+        where, order = parent_stretch(messages, parent, before=True, opaque=opaque_values)
+        self.before = page_statement(
             page(f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s"),
             params=[*stretch_fields(*fields, before=True), None],
             columns=() if packed_rows else columns,
         )
         lateral_where, lateral_order = parent_stretch(messages, parent, "wanted.id")
         # PostgreSQL: the page of each of many parents in one statement, a
-        # LATERAL join over the ids in the order given.
+        # LATERAL join over the ids in the order given. Planned for its values
+        # (not `opaque_values`): made for none, its plan walked the namespace's
+        # `sent_at` index and sorted it for each id, on a test's small table.
         self.each_lateral = Statement(
             f"""SELECT page.{", page.".join(name for name, _ in columns)}
             FROM unnest(%s::uuid[]) WITH ORDINALITY AS wanted (id, position)
@@ -160,6 +194,38 @@ class Statements:
         return unpack(rows, sent_at, positioned=positioned)
 
 
+class SizedPage(Statement):
+    """A page statement whose last value, the page's size, is written into
+    its text as a number: one Statement for each size, made when first used
+    (at most Limit.MAXIMUM). With the stretch's values opaque
+    (parent_stretch), its plan is then one PostgreSQL's plan cache keeps:
+    the same for any parent. text() and prepare() are the form with the size
+    a parameter, as EXPLAIN takes it."""
+
+    def __init__(self, sql: str, *, params, columns=()):
+        if not sql.endswith(" LIMIT %s"):
+            raise ValueError(f"a page statement ends with its LIMIT: {sql}")
+        super().__init__(sql, params=params, columns=columns)
+        self._columns = tuple(columns)
+        self._sized = {}
+
+    def sized(self, limit: int) -> Statement:
+        """The statement of pages of `limit` rows."""
+        found = self._sized.get(limit)
+        if found is None:
+            text = f"{self.sql.removesuffix(' %s')} {int(limit)}"
+            found = self._sized[limit] = Statement(text, params=self.param_fields[:-1], columns=self._columns)
+        return found
+
+    def raw_rows(self, *values) -> list:
+        *values, limit = values
+        return self.sized(limit).raw_rows(*values)
+
+    def one(self, *values):
+        *values, limit = values
+        return self.sized(limit).one(*values)
+
+
 class Pages:
     """The pages of `message_model`, whose parents are `parent_model` rows.
 
@@ -176,7 +242,14 @@ class Pages:
         self.columns = columns_of(message_model, *(name.format(parent=self.parent) for name in PAGE_COLUMNS))
         self.column_names = tuple(name for name, _ in self.columns)
         self.fields = fields_of(message_model, "namespace", self.parent, "sent_at")
-        self.typed = Statements(self.messages, self.parent, ", ".join(self.column_names), self.columns, self.fields)
+        self.typed = Statements(
+            self.messages,
+            self.parent,
+            ", ".join(self.column_names),
+            self.columns,
+            self.fields,
+            opaque_values=connection.vendor == "postgresql",
+        )
         # Only for an empty page: is there such a parent at all?
         self.parent_exists = Statement(
             f"SELECT 1 FROM {parents} WHERE namespace_id = %s AND id = %s",
@@ -194,8 +267,15 @@ class Pages:
         found = self._by_select.get(select_list)
         if found is None:
             columns = [("json", None)] if as_json else self.columns
+            vendor = connection.vendor
             statements = Statements(
-                self.messages, self.parent, select_list, columns, self.fields, packed_rows=connection.vendor == "sqlite"
+                self.messages,
+                self.parent,
+                select_list,
+                columns,
+                self.fields,
+                packed_rows=vendor == "sqlite",
+                opaque_values=vendor == "postgresql",
             )
             found = self._by_select[select_list] = (statements, as_json)
         return found

@@ -30,10 +30,11 @@ def unique_index_name(model, constraint, columns):
     return matches[0]
 
 
-def price_out_scans(table, *, sorts=True):
+def price_out_scans(table, *, sorts=True, incremental_sorts=False):
     """PostgreSQL, for the rest of the test's transaction: `table`'s statistics
-    fresh, sequential scans (and sorts) priced out, so that a plan shows which
-    index the planner would choose on a big table. Nothing on SQLite."""
+    fresh, sequential scans (and sorts, and if asked incremental sorts) priced
+    out, so that a plan shows which index the planner would choose on a big
+    table. Nothing on SQLite."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
@@ -41,6 +42,8 @@ def price_out_scans(table, *, sorts=True):
         cursor.execute("SET LOCAL enable_seqscan = off")
         if sorts:
             cursor.execute("SET LOCAL enable_sort = off")
+        if incremental_sorts:
+            cursor.execute("SET LOCAL enable_incremental_sort = off")
 
 
 def explain(statement, *values):
@@ -62,7 +65,7 @@ def assert_reads_unique_index(model, statement, values, constraint, columns):
     # sorts priced out it can only pick an index that both finds the rows and
     # gives their order. With the table's statistics it knows which of those
     # reads fewest rows: the one that fits the query best.
-    price_out_scans(model._meta.db_table)
+    price_out_scans(model._meta.db_table, incremental_sorts=True)
     plan = explain(statement, *values)
     assert unique_index_name(model, constraint, columns) in plan, plan
     # The index gives the order: no sort step.
