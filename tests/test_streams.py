@@ -1405,11 +1405,12 @@ def test_create_message_reads_the_newest_sent_at_from_the_end_of_the_unique_inde
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan cache")
 def test_pages_are_planned_once_per_connection_on_postgresql(api):
-    """The page statements' values are opaque to the planner (pages.
-    parent_stretch): after its first runs on a connection, each page
-    statement is prepared (DB_PREPARE_THRESHOLD) and its plan cache runs one
-    generic plan, not a new plan for every page. Through the RPC: a first
-    page and a page before a time."""
+    """The page statements' parent and sent_before are opaque to the planner
+    and their size is written in (pages.parent_stretch, SizedPage): after
+    its first runs on a connection, each page statement is prepared
+    (DB_PREPARE_THRESHOLD) and PostgreSQL's plan cache runs one generic
+    plan, not a new plan for every page. Through the RPC: a first page and a
+    page before a time."""
     conversations = [api.conversation()["id"] for _ in range(3)]
     for conversation_id in conversations:
         orm_messages(conversation_id, 30)  # the others: the page is not all there is
