@@ -221,10 +221,6 @@ class SizedPage(Statement):
         *values, limit = values
         return self.sized(limit).raw_rows(*values)
 
-    def one(self, *values):
-        *values, limit = values
-        return self.sized(limit).one(*values)
-
 
 class Pages:
     """The pages of `message_model`, whose parents are `parent_model` rows.
