@@ -3,10 +3,11 @@
 # make test  - the whole test suite (SQLite, or the database in DATABASE_URL)
 # make setup - only .venv and its packages, requirements.txt and requirements-dev.txt (idempotent)
 # make serve - production: migrate, collectstatic, gunicorn with DJANGO_PRODUCTION=1
-#              (SECRET_KEY required; BIND, WORKERS, THREADS, TIMEOUT from the environment);
+#              (SECRET_KEY required; BIND, WORKERS, THREADS, TIMEOUT, PIN_WORKERS from the environment);
 #              installs only requirements.txt, what production runs. One port for everything:
 #              uvicorn workers (convoproject.asgi.Worker) run the /events streams on their
-#              event loop and the RPCs in THREADS threads each (docs/ARCHITECTURE.md, "Serving")
+#              event loop and the RPCs in THREADS threads each, each worker on one CPU
+#              (PIN_WORKERS=0: on any; docs/ARCHITECTURE.md, "Serving")
 # make loadtest - the larger load test (README "Load test"): REQUESTS from CLIENTS threads
 #              against gunicorn (WORKERS x THREADS) on DATABASE_URL; use a scratch database
 # make bench - every RPC over HTTP under gunicorn beside its floor, and ListMessages as a

@@ -17,10 +17,14 @@ On SIGTERM (gunicorn's stop, a deploy) a worker first ends its open streams
 connections, waits for the requests in progress, exits, all within gunicorn's
 --graceful-timeout.
 
+Each worker runs on one CPU of those it may use, the workers spread evenly
+over them (Worker.pin_to_one_cpu; PIN_WORKERS=0 turns it off).
+
 `make run` serves `application` with uvicorn's own reloader instead.
 """
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
@@ -35,6 +39,8 @@ from uvicorn_worker import UvicornWorker
 ASGI_PATHS = frozenset({"/events"})
 # The WSGI side's threads per process when not under Worker (which sets it from --threads).
 THREADS_VARIABLE = "CONVO_WSGI_THREADS"
+# PIN_WORKERS=0: a worker's threads may run on any CPU (Worker.pin_to_one_cpu).
+PIN_VARIABLE = "PIN_WORKERS"
 # A request body of a known length up to this is read on the event loop before
 # the thread starts; larger or chunked ones are read by the thread as it goes.
 # Django refuses more than 1 MiB (DATA_UPLOAD_MAX_MEMORY_SIZE) anyway.
@@ -133,6 +139,37 @@ def stop_streams():
     hub.stop_streams()
 
 
+def choose_cpu(age: int, allowed: list[int], siblings: list[set[int]]) -> int:
+    """The CPU a worker pins itself to: of the `allowed` ones, one that the
+    fewest of its `siblings` (their CPU sets) are pinned to; among those, by
+    its `age` (gunicorn's spawn count), so that workers that start together
+    and see no sibling pinned yet still take the CPUs in turn, and a
+    replacement takes the CPU its predecessor left."""
+    pinned = {cpu: 0 for cpu in allowed}
+    for cpus in siblings:
+        if len(cpus) == 1 and (cpu := next(iter(cpus))) in pinned:
+            pinned[cpu] += 1
+    fewest = min(pinned.values())
+    candidates = [cpu for cpu in allowed if pinned[cpu] == fewest]
+    return candidates[age % len(candidates)]
+
+
+def sibling_cpu_sets(ppid: int) -> list[set[int]]:
+    """The CPU sets of the other children of `ppid` (gunicorn's master): its
+    children as Linux lists them; none where it does not."""
+    try:
+        with open(f"/proc/{ppid}/task/{ppid}/children") as children:
+            pids = [int(pid) for pid in children.read().split()]
+    except OSError:
+        return []
+    found = []
+    for pid in pids:
+        if pid != os.getpid():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                found.append(os.sched_getaffinity(pid))
+    return found
+
+
 class _StreamsFirstServer(Server):
     async def shutdown(self, sockets=None):
         # uvicorn waits for every connection to finish its response before it
@@ -169,6 +206,27 @@ class Worker(UvicornWorker):
         # waiting for the requests in progress a little before that, so that
         # the worker still exits by itself.
         self.config.timeout_graceful_shutdown = max(1, self.cfg.graceful_timeout - 5)
+
+    def init_process(self):
+        # Before any thread starts: threads take the CPU set of the thread
+        # that starts them.
+        self.pin_to_one_cpu()
+        super().init_process()
+
+    def pin_to_one_cpu(self):
+        """Run this worker's threads on one CPU (PIN_WORKERS=0: not). Its
+        threads take turns on the GIL; across two CPUs each turn woke a
+        thread on the other one, and a 1-worker read took 775 us of CPU
+        instead of 453 (docs/PERFORMANCE.md, "the eighth session"). Linux
+        only: elsewhere the kernel places the threads."""
+        if os.environ.get(PIN_VARIABLE, "1") == "0" or not hasattr(os, "sched_setaffinity"):
+            return
+        allowed = sorted(os.sched_getaffinity(0))
+        if len(allowed) < 2:
+            return
+        cpu = choose_cpu(self.age, allowed, sibling_cpu_sets(self.ppid))
+        os.sched_setaffinity(0, {cpu})
+        self.log.info("Worker %s runs on CPU %s", os.getpid(), cpu)
 
     def load_wsgi(self):
         os.environ[THREADS_VARIABLE] = str(self.cfg.threads)

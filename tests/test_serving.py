@@ -1,8 +1,9 @@
 """The serving layout (convoproject/asgi.py): gunicorn with uvicorn workers,
 as `make serve` boots it, through tests/support/server.py. The RPCs and
 /healthz answer from the WSGI side, a streaming path from Django's ASGI
-handler, each RPC thread keeps one database connection, and SIGTERM ends the
-server, open stream included, well within gunicorn's --graceful-timeout.
+handler, each RPC thread keeps one database connection, each worker runs on
+one CPU (the workers spread over the CPUs), and SIGTERM ends the server,
+open stream included, well within gunicorn's --graceful-timeout.
 
 The stream here is a test-only async view (PROBE below, mounted at /events by
 a settings module of the test's own), which ends when the serving layer calls
@@ -11,6 +12,7 @@ convoproject.live.hub.stop_streams: the probe wraps that function. A real
 
 import http.client
 import json
+import os
 import re
 import signal
 import sys
@@ -19,6 +21,7 @@ import time
 import pytest
 from django.db import connection
 
+from convoproject.asgi import PIN_VARIABLE, choose_cpu
 from convoproject.tenants.keys import create_api_key
 from tests.support.server import ROOT, Server, database_url
 
@@ -197,3 +200,78 @@ def test_postgresql_connections_have_tcp_keepalives():
     for setting in ("keepalives=1", "keepalives_idle=10", "keepalives_interval=5", "keepalives_count=3"):
         assert setting in dsn.split(), dsn
     assert "tcp_user_timeout=30000" in dsn.split(), dsn
+
+
+# ---------------------------------------------------------------- one CPU a worker
+
+
+def test_workers_started_together_take_the_cpus_in_turn():
+    assert [choose_cpu(age, [0, 1], []) for age in range(1, 5)] == [1, 0, 1, 0]
+    # Siblings not pinned (every CPU theirs) and CPUs this worker may not use count for nothing.
+    assert choose_cpu(2, [2, 3], [{0, 1, 2, 3}, {5}]) == 2
+
+
+def test_a_replacement_worker_takes_the_cpu_its_predecessor_left():
+    # Two siblings on CPU 1, one on CPU 0: whatever its age, the new worker takes 0.
+    assert {choose_cpu(age, [0, 1], [{1}, {0}, {1}]) for age in range(1, 9)} == {0}
+    # Two of three CPUs taken: the third, however many ask.
+    assert choose_cpu(7, [0, 1, 2], [{0}, {2}]) == 1
+
+
+def cpus_of_threads(pid):
+    """The CPU set of each thread of a process."""
+    return [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return found
+
+
+# The CPUs this process may run on (Linux; none known elsewhere).
+CPUS = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+
+
+@pytest.mark.skipif(len(CPUS) < 2, reason="one CPU (or not Linux): nothing to spread the workers over")
+def test_each_worker_runs_on_one_cpu_the_workers_spread_and_a_replacement_fills_the_gap():
+    """Every thread of a worker (the event loop's and the RPCs', started
+    later) runs on its worker's one CPU; the workers are spread evenly over
+    the CPUs this process may use; a killed worker's replacement takes the
+    CPU it left."""
+    allowed = sorted(CPUS)
+    workers = 2 * len(allowed)
+    _, key = create_api_key("serving")
+    with Server(database_url(connection.settings_dict), workers=workers, threads=2) as server:
+        for _ in range(4 * workers):  # each worker's RPC threads started
+            rpc(server, key, "CreateConversation", {"group_id": "g", "topic": "t"})
+
+        def cpu_of_each_worker():
+            cpus = {}
+            for pid in server.worker_pids():
+                threads = cpus_of_threads(pid)
+                if any(len(cpu_set) != 1 for cpu_set in threads) or len(set(map(frozenset, threads))) != 1:
+                    return None  # still booting
+                cpus[pid] = next(iter(threads[0]))
+            return cpus if len(cpus) == workers else None
+
+        before = wait_for(cpu_of_each_worker)
+        assert sorted(before.values()) == sorted(allowed * 2)
+        killed = next(iter(before))
+        os.kill(killed, signal.SIGKILL)
+        after = wait_for(lambda: (found := cpu_of_each_worker()) and killed not in found and found)
+        assert sorted(after.values()) == sorted(allowed * 2)
+        (replacement,) = set(after) - set(before)
+        assert after[replacement] == before[killed]
+        assert f"Worker {replacement} runs on CPU {before[killed]}" in server.log_text()
+
+
+@pytest.mark.skipif(not CPUS, reason="CPU sets are Linux's")
+def test_pin_workers_0_leaves_the_workers_on_every_cpu():
+    allowed = CPUS
+    with Server(database_url(connection.settings_dict), workers=2, threads=1, env={PIN_VARIABLE: "0"}) as server:
+        pids = wait_for(lambda: len(found := server.worker_pids()) == 2 and found)
+        assert all(cpu_set == allowed for pid in pids for cpu_set in cpus_of_threads(pid))
+        assert "runs on CPU" not in server.log_text()
