@@ -251,7 +251,10 @@ def test_each_worker_runs_on_one_cpu_the_workers_spread_and_a_replacement_fills_
         def cpu_of_each_worker():
             cpus = {}
             for pid in server.worker_pids():
-                threads = cpus_of_threads(pid)
+                try:
+                    threads = cpus_of_threads(pid)
+                except OSError:
+                    return None  # a worker (or one of its threads) gone meanwhile: look again
                 if any(len(cpu_set) != 1 for cpu_set in threads) or len(set(map(frozenset, threads))) != 1:
                     return None  # still booting
                 cpus[pid] = next(iter(threads[0]))
