@@ -17,7 +17,14 @@ from bench import wrk_report
 from bench.wrk_report import layout_name, load_reference, vendor_name, workers_name
 
 ROOT = Path(__file__).resolve().parent.parent
-BARS = {"send": "tab:blue", "read": "tab:green", "create": "tab:orange", "noop": "tab:gray"}
+BARS = {
+    "send": "tab:blue",
+    "read": "tab:green",
+    "floor": "tab:olive",
+    "create": "tab:orange",
+    "refused": "tab:red",
+    "noop": "tab:gray",
+}
 
 
 def groups(results: dict, reference: dict | None = None) -> list[tuple[str, dict, bool]]:
@@ -46,13 +53,14 @@ def plot(results: dict, out: Path, reference: dict | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     bars = groups(results, reference)
+    drawn_requests = {request: colour for request, colour in BARS.items() if any(request in rps for _, rps, _ in bars)}
     figure, axes = plt.subplots(figsize=(max(8, 1.6 * len(bars) + 2), 5.5), dpi=100)
-    width = 0.8 / len(BARS)
-    for k, (request, colour) in enumerate(BARS.items()):
+    width = 0.8 / max(1, len(drawn_requests))
+    for k, (request, colour) in enumerate(drawn_requests.items()):
         xs, heights, hatches = [], [], []
         for g, (_, rps, is_reference) in enumerate(bars):
             if request in rps:
-                xs.append(g + (k - (len(BARS) - 1) / 2) * width)
+                xs.append(g + (k - (len(drawn_requests) - 1) / 2) * width)
                 heights.append(rps[request])
                 hatches.append("//" if is_reference else "")
         drawn = axes.bar(xs, heights, width, color=colour, label=request)

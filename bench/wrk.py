@@ -5,8 +5,9 @@ line at the end, `bench_wrk {json}`, which `parse` reads.
 One measurement (`measure`) is a warm-up run of wrk, its figures dropped,
 then the measured run, with the server's CPU time (its workers and, on
 PostgreSQL, their backends: tests.support.server.Server.cpu_sample) read
-around it. The requests (`REQUESTS`, in the order they run) are one path and
-one body each, the same for every request of a run.
+around it. The requests (`REQUESTS`, in the order they run, then `ASKED_ONLY`
+when asked for) are one path and one body each, the same for every request
+of a run.
 """
 
 import dataclasses
@@ -19,12 +20,18 @@ from pathlib import Path
 SCRIPT = Path(__file__).with_name("wrk.lua")
 MARK = "bench_wrk "
 INSTALL = "apt-get install wrk"
-REQUESTS = ("noop", "read", "send", "create")  # the order of the runs; noop is the ceiling
+REQUESTS = ("noop", "read", "send", "create")  # the default runs, in order; noop is the ceiling
+ASKED_ONLY = ("floor", "refused")  # run only when --requests names them
+KNOWN = REQUESTS + ASKED_ONLY
+# The shape of a key (convoproject.tenants.keys: "cvk_" and 43 characters) that no database holds.
+WRONG_KEY = "cvk_" + "wrong-key-" * 4 + "wro"
 DESCRIPTIONS = {
     "noop": "the no-SQL ceiling: the bench's noop view",
     "read": "Streams/ListMessages, the newest 25 of a conversation of 5,000 messages",
     "send": "Streams/CreateMessage, every connection into one conversation",
     "create": "Streams/CreateConversation, a new conversation per request",
+    "floor": "the read's floor: its SQL and rendering in a plain Django view (bench/floors.py), no DRF",
+    "refused": "Streams/ListMessages with a wrong API key, each one looked up and answered 401",
 }
 
 
@@ -67,14 +74,23 @@ def noop_path() -> str:
     return "/" + next(str(p.pattern) for p in floors.urlpatterns if p.callback is floors.noop)
 
 
+def floor_path(rpc: str) -> str:
+    """Where bench/floors.py mounts the floor of `rpc` ("Streams/ListMessages")."""
+    from bench import floors
+
+    return "/" + next(str(p.pattern) for p in floors.urlpatterns if p.callback is floors.FLOORS[rpc])
+
+
 @dataclasses.dataclass(frozen=True)
 class Request:
     path: str
     body: dict
+    key: str | None = None  # sent instead of the seeded key
+    refused: bool = False  # every answer should be 400 or more: one that is not is the error
 
 
 def requests(*, read_id: str, send_id: str, limit: int = 25) -> dict[str, Request]:
-    """The four requests, in REQUESTS' order."""
+    """Every request, in KNOWN's order."""
     return {
         "noop": Request(noop_path(), {}),
         "read": Request("/protobuf/Streams/ListMessages", {"conversation_id": read_id, "limit": limit}),
@@ -83,6 +99,13 @@ def requests(*, read_id: str, send_id: str, limit: int = 25) -> dict[str, Reques
             {"conversation_id": send_id, "author_id": "wrk", "text": "Hello from wrk, one of many."},
         ),
         "create": Request("/protobuf/Streams/CreateConversation", {"group_id": "bench-wrk", "topic": "made by wrk"}),
+        "floor": Request(floor_path("Streams/ListMessages"), {"conversation_id": read_id, "limit": limit}),
+        "refused": Request(
+            "/protobuf/Streams/ListMessages",
+            {"conversation_id": read_id, "limit": limit},
+            key=WRONG_KEY,
+            refused=True,
+        ),
     }
 
 
@@ -96,7 +119,17 @@ def command(url: str, *, path: str, seconds: int, connections: int, threads: int
     ]
 
 
-def run(url: str, *, body: dict, key: str, seconds: int, connections: int, threads: int, path: str = "wrk") -> dict:
+def run(
+    url: str,
+    *,
+    body: dict,
+    key: str,
+    seconds: int,
+    connections: int,
+    threads: int,
+    path: str = "wrk",
+    refused: bool = False,
+) -> dict:
     """One wrk run against `url`: parse()'s dict, and `output` (what wrk printed)."""
     env = {
         **os.environ,
@@ -109,7 +142,7 @@ def run(url: str, *, body: dict, key: str, seconds: int, connections: int, threa
     try:
         if done.returncode:
             raise ValueError(f"exit status {done.returncode}")
-        result = parse(done.stdout)
+        result = parse(done.stdout, refused=refused)
     except ValueError as error:
         said = done.stdout[-2000:] + done.stderr[-2000:]
         raise RuntimeError(f"wrk failed ({error}): {' '.join(argv)}\n{said}") from None
@@ -117,17 +150,19 @@ def run(url: str, *, body: dict, key: str, seconds: int, connections: int, threa
     return result
 
 
-def parse(output: str) -> dict:
+def parse(output: str, *, refused: bool = False) -> dict:
     """The figures of the `bench_wrk {...}` line of wrk's output, plus rps
-    (requests / duration) and errors (socket errors + non-2xx answers).
-    ValueError if there is no such line."""
+    (requests / duration) and errors: socket errors, and the answers of 400
+    or more (non_2xx), or with `refused` (every answer should be one) those
+    below 400. ValueError if there is no such line."""
     lines = [line for line in output.splitlines() if line.startswith(MARK)]
     if not lines:
         raise ValueError("no 'bench_wrk' line in wrk's output (was bench/wrk.lua run?)")
     figures = json.loads(lines[-1][len(MARK) :])
     duration = figures["duration_s"]
     figures["rps"] = round(figures["requests"] / duration, 1) if duration > 0 else 0.0
-    figures["errors"] = sum(figures["socket_errors"].values()) + figures["non_2xx"]
+    wrong = figures["requests"] - figures["non_2xx"] if refused else figures["non_2xx"]
+    figures["errors"] = sum(figures["socket_errors"].values()) + wrong
     return figures
 
 
@@ -135,7 +170,13 @@ def measure(server, request: Request, *, key: str, load: Load, path: str) -> dic
     """Warm-up run, then the measured run with the server's CPU per request
     (µs): the measured run's figures, and `warmup` (its rps and errors)."""
     url = server.base_url + request.path
-    options = {"body": request.body, "key": key, "connections": load.connections, "threads": load.threads}
+    options = {
+        "body": request.body,
+        "key": request.key or key,
+        "refused": request.refused,
+        "connections": load.connections,
+        "threads": load.threads,
+    }
     warm = run(url, seconds=load.warmup, path=path, **options) if load.warmup else None
     before = server.cpu_sample()
     result = run(url, seconds=load.seconds, path=path, **options)

@@ -5,7 +5,7 @@ results = {"meta": {...}, "databases": [entry, ...]}, an entry per database:
 ...]} (or {"vendor", "error"} when its run failed), a layout {"workers",
 "threads", "rss_mb": [per worker], "results": {request: figures}} with
 bench.wrk.measure's figures (rps, p50_ms, p99_ms, server_cpu_us, errors, ...)
-for each of bench.wrk.REQUESTS.
+for each of bench.wrk.KNOWN that ran.
 
 The reference (bench/results/reference-synapse.json) is another server's
 figures on the same three requests: {"name", "source", "databases": {vendor:
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from bench.report import fmt, table
-from bench.wrk import REQUESTS
+from bench.wrk import KNOWN
 
 VENDORS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 COMPARED = ("send", "read", "create")  # the summary's columns, as the issue has them
@@ -89,7 +89,7 @@ def database_table(entry: dict) -> str:
         return f"{title}: FAILED\n{entry['error']}"
     rows, memory = [], []
     for layout in entry["layouts"]:
-        for n, request in enumerate(r for r in REQUESTS if r in layout["results"]):
+        for n, request in enumerate(r for r in KNOWN if r in layout["results"]):
             figures = layout["results"][request]
             rows.append(
                 [

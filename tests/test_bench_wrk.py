@@ -51,6 +51,13 @@ def test_parse_reads_the_done_line():
     assert figures["errors"] == 6  # socket errors and non-2xx answers
 
 
+def test_parse_of_a_refused_run_counts_the_answers_not_refused():
+    """A run of wrong keys expects every answer to be 401: those below 400 (a
+    key let through) are its errors, with the socket errors."""
+    figures = wrk.parse(WRK_OUTPUT, refused=True)
+    assert figures["errors"] == 3 + (3000 - 3)
+
+
 def test_parse_without_the_line_fails():
     with pytest.raises(ValueError, match="bench_wrk"):
         wrk.parse("Running 15s test @ http://127.0.0.1:8000/\nRequests/sec: 10\n")
@@ -114,17 +121,25 @@ def test_seed_makes_5000_messages_and_one_key():
 
 @pytest.mark.django_db
 @override_settings(ROOT_URLCONF="bench.urls", RATE_LIMIT_PER_MINUTE=0)
-def test_the_four_requests_answer_200(client):
+def test_the_requests_answer_200_and_the_wrong_key_401(client):
     seeded = wrk_data.seed(messages=30, log=lambda text: None)
     requests = wrk.requests(read_id=seeded.read_id, send_id=seeded.send_id)
-    assert list(requests) == list(wrk.REQUESTS)
+    assert list(requests) == list(wrk.KNOWN) == [*wrk.REQUESTS, "floor", "refused"]
+    assert set(wrk.DESCRIPTIONS) == set(wrk.KNOWN)
     for name, request in requests.items():
+        key = request.key or seeded.key
         response = client.post(
-            request.path, json.dumps(request.body), "application/json", HTTP_AUTHORIZATION=f"Bearer {seeded.key}"
+            request.path, json.dumps(request.body), "application/json", HTTP_AUTHORIZATION=f"Bearer {key}"
         )
+        if request.refused:
+            assert (name, response.status_code, response.json()["code"]) == ("refused", 401, 401)
+            # Refused for its key alone: the same body with the seeded key is a read.
+            assert request.body == requests["read"].body and request.key == wrk.WRONG_KEY
+            continue
         assert response.status_code == 200, (name, response.content)
-        if name == "read":
+        if name in ("read", "floor"):
             assert len(response.json()["messages"]) == 25
+    assert requests["floor"].body == requests["read"].body and requests["floor"].path.startswith("/bench-floor/")
     assert Message.objects.filter(conversation_id=seeded.send_id).count() == 1
 
 
@@ -228,6 +243,19 @@ def test_the_committed_reference_names_its_source_and_has_every_figure():
             assert figure["rps"] > 0 and (figure["p99_ms"] is None or figure["p99_ms"] > 0), (database, request)
 
 
+def test_a_refused_run_is_a_row_after_the_others_and_a_bar_of_its_own(tmp_path):
+    run = results()
+    entry = run["databases"][0]
+    entry["layouts"][1]["results"]["refused"] = figures(600.0)
+    rows = [line.split() for line in wrk_report.database_table(entry).splitlines()]
+    first = next(n for n, row in enumerate(rows) if row[:4] == ["1", "x", "4", "noop"])
+    assert [row[0] for row in rows[first + 1 : first + 5]] == ["read", "send", "create", "refused"]
+    assert ["refused", "600", "10.00", "40.00", "900", "0", "0.75"] in rows
+    assert plot_wrk.groups(run)[1][1]["refused"] == 600.0
+    drawn = plot_wrk.plot(run, tmp_path / "wrk.png")
+    assert drawn.stat().st_size > 0
+
+
 def test_plot_groups():
     groups = plot_wrk.groups(results(), REFERENCE)
     assert [label.split("\n")[:2] for label, _, _ in groups] == [
@@ -237,6 +265,35 @@ def test_plot_groups():
     ]
     assert groups[0][1] == {"noop": 1000.0, "read": 500.0, "send": 250.0, "create": 400.0}
     assert groups[2][1] == {"send": 50.0, "read": 250.0} and groups[2][2]
+
+
+def test_a_run_sends_the_requests_own_key_and_expects_its_refusal(monkeypatch):
+    """measure() hands wrk the request's key when it has one (refused), the
+    seeded key otherwise, and says which answers are errors."""
+    runs = []
+
+    def run(url, **options):
+        runs.append((url, options["key"], options["refused"]))
+        return {"requests": 10, "rps": 5.0, "errors": 0, "output": ""}
+
+    class FakeServer:
+        base_url = "http://127.0.0.1:1"
+
+        def cpu_sample(self):
+            return 0.0
+
+        def cpu_between(self, before, after):
+            return 0.001
+
+    monkeypatch.setattr(wrk, "run", run)
+    requests = wrk.requests(read_id="r", send_id="s")
+    load = wrk.Load(seconds=1, warmup=0)
+    for name in ("read", "refused"):
+        wrk.measure(FakeServer(), requests[name], key="the-seeded-key", load=load, path="wrk")
+    assert runs == [
+        ("http://127.0.0.1:1/protobuf/Streams/ListMessages", "the-seeded-key", False),
+        ("http://127.0.0.1:1/protobuf/Streams/ListMessages", wrk.WRONG_KEY, True),
+    ]
 
 
 def test_layouts_option():
@@ -265,7 +322,7 @@ def test_refuses_without_wrk_which(monkeypatch):
 def test_refuses_requests_it_does_not_know(monkeypatch):
     monkeypatch.setattr(wrk, "executable", lambda: "/usr/bin/wrk")
     for asked in ("noop,reed", " , "):
-        with pytest.raises(CommandError, match="--requests takes some of noop,read,send,create"):
+        with pytest.raises(CommandError, match="--requests takes some of noop,read,send,create,floor,refused"):
             call_command(bench_wrk.Command(), requests=asked, stdout=StringIO(), stderr=StringIO())
 
 

@@ -17,9 +17,10 @@ DATABASE_URL when a process starts), which:
    that many), --threads threads each, boots the service as `make serve`
    does (tests.support.server.Server, with bench.settings for the noop view)
    and runs wrk (bench/wrk.py, bench/wrk.lua) on noop, read, send and create
-   in turn: a --warmup s run, then --seconds measured, -c --connections
-   -t --wrk-threads, keep-alive; reads the server's CPU per request and
-   then each worker's RSS;
+   (and, when --requests names them, floor: the read's floor view, and
+   refused: the read with a wrong key) in turn: a --warmup s run, then --seconds measured, -c --connections -t
+   --wrk-threads, keep-alive; reads the server's CPU per request and then
+   each worker's RSS;
 3. hands its figures back as JSON.
 
 This one prints a table per database and a summary beside the reference
@@ -91,7 +92,11 @@ class Command(BaseCommand):
         load.add_argument("--connections", type=int, default=16, help="wrk -c: keep-alive connections.")
         load.add_argument("--wrk-threads", type=int, default=2, help="wrk -t.")
         load.add_argument(
-            "--requests", default=",".join(wrk.REQUESTS), help="Which of them to run, e.g. noop,read for an A/B."
+            "--requests",
+            default=",".join(wrk.REQUESTS),
+            help=f"Which of {','.join(wrk.KNOWN)} to run (default: {','.join(wrk.REQUESTS)}), e.g. noop,read "
+            "for an A/B; floor: the read's SQL and rendering in a plain Django view; refused: reads with a "
+            "wrong API key, what refusing costs.",
         )
         server = parser.add_argument_group("server")
         server.add_argument("--layouts", default="default,1", help="Numbers of workers, 'default' being --workers.")
@@ -126,8 +131,8 @@ class Command(BaseCommand):
             raise CommandError("--connections must be at least --wrk-threads (wrk gives each thread some).")
         self.layouts = worker_counts(o["layouts"], default=o["workers"])
         self.requests = [name.strip() for name in o["requests"].split(",") if name.strip()]
-        if not self.requests or any(name not in wrk.REQUESTS for name in self.requests):
-            raise CommandError(f"--requests takes some of {','.join(wrk.REQUESTS)}, not {o['requests']!r}.")
+        if not self.requests or any(name not in wrk.KNOWN for name in self.requests):
+            raise CommandError(f"--requests takes some of {','.join(wrk.KNOWN)}, not {o['requests']!r}.")
         self.load = wrk.Load(o["seconds"], o["warmup"], o["connections"], o["wrk_threads"])
         if o["one_database"]:
             try:
@@ -212,7 +217,7 @@ class Command(BaseCommand):
             "layouts": self.layouts,
             "read_messages": o["messages"],
             "load_before": report.load_average(),
-            "requests": wrk.DESCRIPTIONS,
+            "requests": {name: text for name, text in wrk.DESCRIPTIONS.items() if name in self.requests},
         }
 
     # ------------------------------------------------------------ the subprocess: one database
