@@ -258,6 +258,49 @@ def test_the_digest_found_is_checked_in_constant_time(micro_key):
     compare.assert_called_once_with(digest_of(micro_key), digest_of(micro_key))
 
 
+def test_a_key_found_is_the_key_and_namespace_the_orm_loads(db, assert_queries):
+    """find_active_key runs its own statement (tenants.statements.active_key),
+    not a QuerySet: what it gives must be what the ORM would, every column of
+    the key and of its namespace, the namespace already there."""
+    api_key, raw = create_api_key("tuned", rate_limit_per_minute=7)
+    Namespace.objects.filter(pk=api_key.namespace_id).update(auto_hide_threshold=3)
+    keys.active_keys.clear()
+    with assert_queries(1):
+        found = find_active_key(raw)
+    with assert_queries(0):
+        namespace = found.namespace
+    expected = ApiKey.objects.select_related("namespace").get(pk=api_key.pk)
+    for field in ApiKey._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+    for field in Namespace._meta.concrete_fields:
+        assert getattr(namespace, field.attname) == getattr(expected.namespace, field.attname), field.name
+    assert found.created_at.tzinfo is not None and namespace.created_at.tzinfo is not None
+    assert (found.rate_limit_per_minute, namespace.auto_hide_threshold) == (7, 3)
+    # Loaded, not new: saving it updates the row rather than inserting another.
+    assert not found._state.adding and found._state.db == connection.alias
+    found.rate_limit_per_minute = 8
+    found.save(update_fields=["rate_limit_per_minute"])
+    assert ApiKey.objects.get().rate_limit_per_minute == 8
+
+
+def test_a_wrong_key_is_refused_with_the_one_lookup_statement(client, micro_key, assert_queries):
+    """A wrong key is never cached: each one runs the lookup, which is the
+    hot statement rather than an ORM query built for every request."""
+    from convoproject.tenants.statements import active_key
+
+    for raw in ("cvk_" + "y" * 43, micro_key[:-1]):
+        with assert_queries(1) as captured:
+            assert Rpc(client, key=raw).post(LIST, BODY).status_code == 401
+        assert captured.captured_queries[0]["sql"].startswith(active_key.sql.split(" FROM ")[0])
+
+
+def test_a_revoked_key_is_not_found(micro_key):
+    keys.revoke_api_key(micro_key)
+    keys.active_keys.clear()
+    assert find_active_key(micro_key) is None
+    assert keys.find_key(micro_key).revoked_at is not None
+
+
 @pytest.mark.parametrize("change", [str.upper, lambda k: k[:-1], lambda k: k + "x", lambda k: "x" + k])
 def test_near_misses_are_refused(client, micro_key, change):
     response = Rpc(client, key=change(micro_key)).post(LIST, BODY)

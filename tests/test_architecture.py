@@ -31,7 +31,8 @@ PRODUCT = {"protocol", "sql", "tenants", "messaging", "moderation", "live", "web
 ALLOWED = {
     "protocol": {"tenants", "sql"},
     "sql": set(),
-    "tenants": {"moderation"},  # tenants' admin: revoking a key is a recorded moderation step
+    # sql: the key's lookup (tenants/statements.py); moderation: its admin records a revoke
+    "tenants": {"sql", "moderation"},
     "messaging": {"tenants", "sql", "protocol"},
     "streams": {"messaging", "sql", "protocol", "tenants", "moderation", "live"},
     "chats": {"messaging", "sql", "protocol", "tenants", "moderation", "live"},

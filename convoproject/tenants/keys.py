@@ -21,9 +21,10 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from . import statements
 from .models import ApiKey, Namespace
 
 KEY_PREFIX = "cvk_"
@@ -85,14 +86,29 @@ active_keys = ActiveKeyCache()
 
 def find_active_key(raw_key):
     """The active ApiKey (with its namespace) for a raw key, or None. One
-    query, none while the key is in this process's cache."""
+    query (statements.active_key), none while the key is in this process's
+    cache."""
     digest = digest_of(raw_key)
     api_key = active_keys.get(digest)
     if api_key is None:
-        api_key = ApiKey.objects.select_related("namespace").filter(digest=digest, revoked_at__isnull=True).first()
+        api_key = _load_active_key(digest)
         if api_key is None or not hmac.compare_digest(api_key.digest, digest):
             return None
         active_keys.put(digest, api_key)
+    return api_key
+
+
+def _load_active_key(digest):
+    """The active ApiKey of a digest with its namespace, as the ORM would
+    load them (Model.from_db), or None."""
+    row = statements.active_key.one(digest)
+    if row is None:
+        return None
+    split = len(statements.KEY_FIELDS)
+    key_names = [field.attname for field in statements.KEY_FIELDS]
+    namespace_names = [field.attname for field in statements.NAMESPACE_FIELDS]
+    api_key = ApiKey.from_db(connection.alias, key_names, row[:split])
+    api_key.namespace = Namespace.from_db(connection.alias, namespace_names, row[split:])
     return api_key
 
 
