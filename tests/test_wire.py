@@ -167,3 +167,22 @@ def test_sqlite_timestamps_are_read_from_their_stored_text(stored, wire):
     from convoproject.rpc.render import _timestamp_of_sqlite
 
     assert _timestamp_of_sqlite(stored) == wire
+
+
+def test_an_rpc_answers_the_bytes_and_headers_drfs_response_would(api, monkeypatch):
+    """RpcView.post answers with renderers.json_response, a plain HttpResponse:
+    the same status, headers and bytes as DRF's Response of the same answer."""
+    from rest_framework.response import Response
+
+    from convoproject.rpc import views
+
+    conversation = api.ok("Streams/CreateConversation", {"group_id": "g", "topic": "wire"})["conversation"]
+    for text in ["plain", "line\u2028and\u2029paragraph", "ünïcödé 🎉"]:
+        api.ok("Streams/CreateMessage", {"conversation_id": conversation["id"], "author_id": "a", "text": text})
+    body = {"conversation_id": conversation["id"]}
+    ours = api.post("Streams/ListMessages", body)
+    monkeypatch.setattr(views, "json_response", Response)
+    drfs = api.post("Streams/ListMessages", body)
+    assert (ours.status_code, ours.content) == (drfs.status_code, drfs.content)
+    assert dict(ours.headers) == dict(drfs.headers)
+    assert ours["Content-Type"] == "application/json" and b"\\u2028" in ours.content

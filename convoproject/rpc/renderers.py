@@ -9,6 +9,7 @@ dicts (convoproject.rpc.render); a lazy translation string becomes its text.
 """
 
 import orjson
+from django.http import HttpResponse
 from django.utils.functional import Promise
 from rest_framework.renderers import BaseRenderer
 
@@ -37,3 +38,12 @@ class JSONRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return b"" if data is None else dumps(data)
+
+
+def json_response(data) -> HttpResponse:
+    """An RPC's answer (RpcView.post): JSONRenderer's bytes in a plain
+    HttpResponse, which DRF's view finishes as it would its own Response
+    (the same headers). A Response would write the same bytes after
+    building a template response and a renderer context for them: 3.9 % of
+    a read's instructions (docs/PERFORMANCE.md)."""
+    return HttpResponse(JSONRenderer().render(data), content_type=JSONRenderer.media_type)

@@ -6,12 +6,12 @@ from django.core.exceptions import RequestDataTooBig
 from django.http.request import RawPostDataException
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import idempotency
 from .auth import resolve_namespace
 from .errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, envelope
+from .renderers import json_response
 from .schema import RpcAutoSchema
 
 
@@ -76,7 +76,7 @@ class RpcView(APIView):
         if check_together is not None:
             check_together(fields)
         if self.idempotency_key is None:
-            return Response(self.call(self.namespace, **fields))
+            return json_response(self.call(self.namespace, **fields))
         answer = idempotency.once(
             self.namespace,
             self.idempotency_key,
@@ -84,7 +84,7 @@ class RpcView(APIView):
             body,
             lambda: self.call(self.namespace, **fields),
         )
-        return Response(answer)
+        return json_response(answer)
 
     def call(self, namespace, **fields):
         raise NotImplementedError
