@@ -104,11 +104,9 @@ def _load_active_key(digest):
     row = statements.active_key.one(digest)
     if row is None:
         return None
-    split = len(statements.KEY_FIELDS)
-    key_names = [field.attname for field in statements.KEY_FIELDS]
-    namespace_names = [field.attname for field in statements.NAMESPACE_FIELDS]
-    api_key = ApiKey.from_db(connection.alias, key_names, row[:split])
-    api_key.namespace = Namespace.from_db(connection.alias, namespace_names, row[split:])
+    split = len(statements.KEY_ATTNAMES)
+    api_key = ApiKey.from_db(connection.alias, statements.KEY_ATTNAMES, row[:split])
+    api_key.namespace = Namespace.from_db(connection.alias, statements.NAMESPACE_ATTNAMES, row[split:])
     return api_key
 
 

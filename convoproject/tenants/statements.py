@@ -13,6 +13,9 @@ from .models import ApiKey, Namespace
 
 KEY_FIELDS = ApiKey._meta.concrete_fields
 NAMESPACE_FIELDS = Namespace._meta.concrete_fields
+# What Model.from_db is given for each half of a row.
+KEY_ATTNAMES = [field.attname for field in KEY_FIELDS]
+NAMESPACE_ATTNAMES = [field.attname for field in NAMESPACE_FIELDS]
 
 # The key's columns, then its namespace's, each in its model's order (what
 # Model.from_db takes); named apart in the rows, where both have an id.
