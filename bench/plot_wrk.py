@@ -2,7 +2,9 @@
 ceiling (noop) in grouped bars, a group per database and layout, from the
 latest `manage.py bench_wrk` results (bench/results/latest-wrk.json), and,
 when bench/results/reference-synapse.json is there, a group per database of
-its figures (hatched; it has no ceiling).
+its figures (hatched; it has no ceiling). A figure of several rounds
+(--rounds) is the median round's bar with a line from its lowest round to
+its highest.
 
     .venv/bin/python -m bench.plot_wrk                 # make bench-wrk-plot
     .venv/bin/python -m bench.plot_wrk --results DIR --reference FILE --out FILE
@@ -27,9 +29,11 @@ BARS = {
 }
 
 
-def groups(results: dict, reference: dict | None = None) -> list[tuple[str, dict, bool]]:
-    """(label, {request: req/s}, is_reference) per bar group: each database's
-    layouts, then the reference's figures for that database."""
+def groups(results: dict, reference: dict | None = None) -> list[tuple[str, dict, bool, dict]]:
+    """(label, {request: req/s}, is_reference, {request: (lowest, highest)
+    round's req/s}, of the requests that ran several rounds) per bar group:
+    each database's layouts, then the reference's figures for that
+    database."""
     found = []
     theirs_of = (reference or {}).get("databases", {})
     for entry in results["databases"]:
@@ -38,11 +42,16 @@ def groups(results: dict, reference: dict | None = None) -> list[tuple[str, dict
         name = vendor_name(entry["vendor"])
         for layout in entry["layouts"]:
             rps = {request: figures["rps"] for request, figures in layout["results"].items()}
-            found.append((f"{name}\n{workers_name(layout['workers'])}\n({layout_name(layout)})", rps, False))
+            spans = {
+                request: (min(r["rps"] for r in figures["rounds"]), max(r["rps"] for r in figures["rounds"]))
+                for request, figures in layout["results"].items()
+                if figures.get("rounds")
+            }
+            found.append((f"{name}\n{workers_name(layout['workers'])}\n({layout_name(layout)})", rps, False, spans))
         theirs = theirs_of.get(entry["vendor"])
         if theirs:
             rps = {request: figures["rps"] for request, figures in theirs.items() if figures.get("rps") is not None}
-            found.append((f"{name}\n{reference.get('name', 'reference')}", rps, True))
+            found.append((f"{name}\n{reference.get('name', 'reference')}", rps, True, {}))
     return found
 
 
@@ -53,22 +62,26 @@ def plot(results: dict, out: Path, reference: dict | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     bars = groups(results, reference)
-    drawn_requests = {request: colour for request, colour in BARS.items() if any(request in rps for _, rps, _ in bars)}
+    drawn_requests = {
+        request: colour for request, colour in BARS.items() if any(request in rps for _, rps, _, _ in bars)
+    }
     figure, axes = plt.subplots(figsize=(max(8, 1.6 * len(bars) + 2), 5.5), dpi=100)
     width = 0.8 / max(1, len(drawn_requests))
     for k, (request, colour) in enumerate(drawn_requests.items()):
         xs, heights, hatches = [], [], []
-        for g, (_, rps, is_reference) in enumerate(bars):
+        for g, (_, rps, is_reference, spans) in enumerate(bars):
             if request in rps:
                 xs.append(g + (k - (len(drawn_requests) - 1) / 2) * width)
                 heights.append(rps[request])
                 hatches.append("//" if is_reference else "")
+                if request in spans:
+                    axes.vlines(xs[-1], *spans[request], color="black", linewidth=0.8)
         drawn = axes.bar(xs, heights, width, color=colour, label=request)
         for bar, hatch, height in zip(drawn, hatches, heights, strict=True):
             bar.set_hatch(hatch)
             label = f"{height:,.0f}" if height >= 100 else f"{height:.1f}"
             axes.annotate(label, (bar.get_x() + width / 2, height), ha="center", va="bottom", fontsize=6)
-    axes.set_xticks(range(len(bars)), [label for label, _, _ in bars], fontsize=8)
+    axes.set_xticks(range(len(bars)), [label for label, _, _, _ in bars], fontsize=8)
     axes.set_ylabel("requests/s")
     axes.grid(True, axis="y", alpha=0.3)
     meta = results["meta"]

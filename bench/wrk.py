@@ -187,6 +187,24 @@ def measure(server, request: Request, *, key: str, load: Load, path: str) -> dic
     return result
 
 
+ROUND_FIGURES = ("rps", "p50_ms", "p99_ms", "server_cpu_us", "errors")  # what combine() keeps of each round
+
+
+def combine(rounds: list[dict]) -> dict:
+    """One request's figures over the rounds it ran, in their order (the
+    same server, the requests taking turns, so that a drift of the machine
+    reaches each alike): the median round's figures by req/s (of an even
+    number, the lower middle one), `errors` the sum over every round, and
+    `rounds`, each round's ROUND_FIGURES. One round's figures are returned
+    as they are."""
+    if len(rounds) == 1:
+        return rounds[0]
+    combined = dict(sorted(rounds, key=lambda r: r["rps"])[(len(rounds) - 1) // 2])
+    combined["errors"] = sum(r["errors"] for r in rounds)
+    combined["rounds"] = [{name: r.get(name) for name in ROUND_FIGURES} for r in rounds]
+    return combined
+
+
 def rss_per_worker_mb(server) -> list[float]:
     """VmRSS of each worker (MB), from /proc."""
     found = []

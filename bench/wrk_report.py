@@ -5,7 +5,8 @@ results = {"meta": {...}, "databases": [entry, ...]}, an entry per database:
 ...]} (or {"vendor", "error"} when its run failed), a layout {"workers",
 "threads", "rss_mb": [per worker], "results": {request: figures}} with
 bench.wrk.measure's figures (rps, p50_ms, p99_ms, server_cpu_us, errors, ...)
-for each of bench.wrk.KNOWN that ran.
+for each of bench.wrk.KNOWN that ran; over several rounds (--rounds) the
+median round's, with `rounds` (bench.wrk.combine).
 
 The reference (bench/results/reference-synapse.json) is another server's
 figures on the same three requests: {"name", "source", "databases": {vendor:
@@ -13,6 +14,7 @@ figures on the same three requests: {"name", "source", "databases": {vendor:
 """
 
 import json
+import statistics
 from pathlib import Path
 
 from bench.report import fmt, table
@@ -41,10 +43,32 @@ def rps_text(rps) -> str:
 
 
 def ceiling(layout: dict, request: str):
-    """req/s of `request` / req/s of the noop view in the same layout's run."""
-    noop = layout["results"].get("noop", {}).get("rps")
-    figures = layout["results"].get(request)
-    return round(figures["rps"] / noop, 3) if figures and noop else None
+    """req/s of `request` / req/s of the noop view in the same layout's run;
+    over several rounds, the median of each round's ratio to that round's
+    noop (the machine's drift between rounds reaches both of a pair)."""
+    ratios = ceilings(layout, request)
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
+def ceilings(layout: dict, request: str) -> list[float]:
+    """Each round's req/s of `request` / req/s of the noop of that round."""
+    noop, figures = layout["results"].get("noop"), layout["results"].get(request)
+    if not noop or not figures:
+        return []
+    pairs = zip(noop.get("rounds") or [noop], figures.get("rounds") or [figures], strict=True)
+    return [ours["rps"] / theirs["rps"] for theirs, ours in pairs if theirs["rps"]]
+
+
+def rounds_of(entry: dict) -> int:
+    """How many rounds the entry's runs had (1 without --rounds)."""
+    return max(
+        (len(f.get("rounds") or [f]) for layout in entry["layouts"] for f in layout["results"].values()), default=1
+    )
+
+
+def span(values, spec: str) -> str:
+    """'min-max' of `values`."""
+    return f"{min(values):{spec}}-{max(values):{spec}}" if values else "-"
 
 
 def errors(results: dict) -> int:
@@ -70,7 +94,8 @@ def header_text(results: dict) -> str:
     layouts = " and ".join(workers_name(w) for w in meta["layouts"])
     lines = [
         f"wrk {meta['wrk']}: -t{load['wrk_threads']} -c{load['connections']}, keep-alive, --latency; per request a "
-        f"{load['warmup']} s warm-up run, then {load['seconds']} s measured",
+        f"{load['warmup']} s warm-up run, then {load['seconds']} s measured"
+        + (f"; {load['rounds']} rounds, the requests in turn" if load.get("rounds", 1) > 1 else ""),
         f"Server:   make serve's layout (gunicorn, convoproject.asgi.Worker, DJANGO_PRODUCTION=1, bench.settings), "
         f"{layouts}, {meta['threads']} threads each",
         f"Machine:  {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, {m['system']}, Python {m['python']}, "
@@ -88,31 +113,43 @@ def database_table(entry: dict) -> str:
     if entry.get("error"):
         return f"{title}: FAILED\n{entry['error']}"
     rows, memory = [], []
+    several = rounds_of(entry) > 1
     for layout in entry["layouts"]:
         for n, request in enumerate(r for r in KNOWN if r in layout["results"]):
             figures = layout["results"][request]
-            rows.append(
-                [
-                    layout_name(layout) if n == 0 else "",
-                    request,
-                    fmt(figures["rps"]),
-                    fmt(figures["p50_ms"], ".2f"),
-                    fmt(figures["p99_ms"], ".2f"),
-                    fmt(figures.get("server_cpu_us")),
-                    fmt(figures["errors"], "d"),
-                    fmt(ceiling(layout, request), ".2f"),
-                ]
-            )
+            row = [
+                layout_name(layout) if n == 0 else "",
+                request,
+                fmt(figures["rps"]),
+                fmt(figures["p50_ms"], ".2f"),
+                fmt(figures["p99_ms"], ".2f"),
+                fmt(figures.get("server_cpu_us")),
+                fmt(figures["errors"], "d"),
+                fmt(ceiling(layout, request), ".2f"),
+            ]
+            if several:
+                row[3:3] = [span([r["rps"] for r in figures.get("rounds") or [figures]], ",.0f")]
+                row.append(span(ceilings(layout, request), ".2f"))
+            rows.append(row)
         rss = layout.get("rss_mb") or []
         if rss:
-            span = f"{rss[0]:.1f}" if len(rss) == 1 else f"{rss[0]:.1f}-{rss[-1]:.1f}"
-            memory.append(f"{layout_name(layout)}: {span} MB")
+            span_mb = f"{rss[0]:.1f}" if len(rss) == 1 else f"{rss[0]:.1f}-{rss[-1]:.1f}"
+            memory.append(f"{layout_name(layout)}: {span_mb} MB")
     header = ["layout", "request", "req/s", "p50 ms", "p99 ms", "CPU us/req", "errors", "/ceiling"]
     cpu = "gunicorn workers + their PostgreSQL backends" if entry["vendor"] == "postgresql" else "gunicorn workers"
+    explained = f"CPU us/req: server CPU per request ({cpu}); /ceiling: req/s / the same layout's noop req/s."
+    if several:
+        header[3:3] = ["rounds req/s"]
+        header.append("rounds /ceiling")
+        explained = (
+            f"Over {rounds_of(entry)} rounds: req/s, p50, p99, CPU are the median round's (by req/s), errors "
+            f"every round's; /ceiling the median of each round's req/s / its noop's; rounds: min-max.\n"
+            f"CPU us/req: server CPU per request ({cpu})."
+        )
     lines = [
         f"{title}; load avg {entry.get('load_before')} before, {entry.get('load_after')} after",
-        table(rows, header, "llrrrrrr"),
-        f"CPU us/req: server CPU per request ({cpu}); /ceiling: req/s / the same layout's noop req/s.",
+        table(rows, header, "ll" + "r" * (len(header) - 2)),
+        explained,
     ]
     if memory:
         lines.append("RSS per worker after the runs (min-max): " + "; ".join(memory))

@@ -258,13 +258,14 @@ def test_a_refused_run_is_a_row_after_the_others_and_a_bar_of_its_own(tmp_path):
 
 def test_plot_groups():
     groups = plot_wrk.groups(results(), REFERENCE)
-    assert [label.split("\n")[:2] for label, _, _ in groups] == [
+    assert [label.split("\n")[:2] for label, _, _, _ in groups] == [
         ["PostgreSQL", "2 workers"],
         ["PostgreSQL", "1 worker"],
         ["PostgreSQL", "Synapse"],
     ]
     assert groups[0][1] == {"noop": 1000.0, "read": 500.0, "send": 250.0, "create": 400.0}
     assert groups[2][1] == {"send": 50.0, "read": 250.0} and groups[2][2]
+    assert groups[0][3] == {}  # one round: no spans
 
 
 def test_a_run_sends_the_requests_own_key_and_expects_its_refusal(monkeypatch):
@@ -294,6 +295,91 @@ def test_a_run_sends_the_requests_own_key_and_expects_its_refusal(monkeypatch):
         ("http://127.0.0.1:1/protobuf/Streams/ListMessages", "the-seeded-key", False),
         ("http://127.0.0.1:1/protobuf/Streams/ListMessages", wrk.WRONG_KEY, True),
     ]
+
+
+def test_combine_takes_the_median_round_and_every_rounds_errors():
+    rounds = [figures(900.0, p99=50.0), figures(1200.0, p99=30.0, errors=2), figures(1000.0, p99=40.0, errors=1)]
+    combined = wrk.combine(rounds)
+    assert (combined["rps"], combined["p99_ms"]) == (1000.0, 40.0)  # one round's figures, not a mix
+    assert combined["errors"] == 3
+    assert [r["rps"] for r in combined["rounds"]] == [900.0, 1200.0, 1000.0]  # in the order they ran
+    assert set(combined["rounds"][0]) == set(wrk.ROUND_FIGURES)
+    assert wrk.combine(rounds[:2])["rps"] == 900.0  # of two, the lower
+    assert wrk.combine(rounds[:1]) == rounds[0]  # one round: as it was
+
+
+def rounds_layout():
+    """noop and read over three rounds whose ratios (0.6, 0.8, 0.5) have a
+    median (0.6) other than the ratio of the medians (500 / 1000)."""
+    noop = wrk.combine([figures(1000.0), figures(500.0), figures(1000.0)])
+    read = wrk.combine([figures(600.0), figures(400.0), figures(500.0, errors=1)])
+    return {"workers": 2, "threads": 4, "rss_mb": [80.0], "results": {"noop": noop, "read": read}}
+
+
+def test_the_ceiling_over_rounds_is_the_median_of_each_rounds_ratio():
+    layout = rounds_layout()
+    assert wrk_report.ceilings(layout, "read") == [0.6, 0.8, 0.5]
+    assert wrk_report.ceiling(layout, "read") == 0.6
+    assert wrk_report.ceiling(layout, "noop") == 1.0
+    assert wrk_report.ceiling(layout, "send") is None
+
+
+def test_database_table_over_rounds_shows_their_spans(tmp_path):
+    entry = {"vendor": "sqlite", "name": "wrk.sqlite3", "layouts": [rounds_layout()]}
+    text = wrk_report.database_table(entry)
+    rows = [line.split() for line in text.splitlines()]
+    header = "layout request req/s rounds req/s p50 ms p99 ms CPU us/req errors /ceiling rounds /ceiling"
+    assert rows[1] == header.split()
+    assert ["2", "x", "4", "noop", "1,000", "500-1,000", "10.00", "40.00", "900", "0", "1.00", "1.00-1.00"] in rows
+    assert ["read", "500", "400-600", "10.00", "40.00", "900", "1", "0.60", "0.50-0.80"] in rows
+    assert "Over 3 rounds" in text
+    (group,) = plot_wrk.groups({"databases": [entry]})
+    assert group[1] == {"noop": 1000.0, "read": 500.0}
+    assert group[3] == {"noop": (500.0, 1000.0), "read": (400.0, 600.0)}
+    run = results()
+    run["databases"][0]["layouts"] = [rounds_layout()]
+    assert plot_wrk.plot(run, tmp_path / "wrk.png").stat().st_size > 0
+    one_round = wrk_report.database_table(results()["databases"][0])
+    assert "rounds" not in one_round.splitlines()[1]
+
+
+def test_a_layout_runs_the_requests_in_turn_each_round(monkeypatch, tmp_path):
+    """--rounds 2: noop, read, noop, read on one server; each request's figures combined."""
+    measured = []
+
+    class FakeServer:
+        host, port = "127.0.0.1", 1
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def log_problems(self):
+            return []
+
+    def measure(server, request, **options):
+        measured.append(request.path)
+        return figures(100.0 * len(measured))
+
+    monkeypatch.setattr(bench_wrk, "Server", FakeServer)
+    monkeypatch.setattr(bench_wrk.growth, "analyze", lambda say: None)
+    monkeypatch.setattr(wrk, "measure", measure)
+    monkeypatch.setattr(wrk, "rss_per_worker_mb", lambda server: [80.0])
+    command = bench_wrk.Command(stdout=StringIO(), stderr=StringIO())
+    command.o = {"results": str(tmp_path), "threads": 4, "rounds": 2, "warmup": 1, "seconds": 1}
+    command.say = command.begin = lambda *a, **k: None
+    command.load, command.wrk_path = wrk.Load(seconds=1, warmup=1), "wrk"
+    requests = {"noop": wrk.Request("/noop", {}), "read": wrk.Request("/read", {})}
+    layout = command.run_layout("sqlite:///x", 2, requests, "key")
+    assert measured == ["/noop", "/read", "/noop", "/read"]
+    assert [r["rps"] for r in layout["results"]["noop"]["rounds"]] == [100.0, 300.0]
+    assert [r["rps"] for r in layout["results"]["read"]["rounds"]] == [200.0, 400.0]
+    assert wrk_report.ceilings(layout, "read") == [2.0, 400.0 / 300.0]
 
 
 def test_layouts_option():
@@ -345,6 +431,7 @@ def test_passes_the_requests_asked_to_each_database(monkeypatch, tmp_path):
         call_command(
             bench_wrk.Command(),
             requests="noop,read",
+            rounds=3,
             databases="sqlite",
             results=str(tmp_path),
             reference="",
@@ -353,6 +440,7 @@ def test_passes_the_requests_asked_to_each_database(monkeypatch, tmp_path):
         )
     (argv,) = argvs
     assert argv[argv.index("--requests") + 1] == "noop,read"
+    assert argv[argv.index("--rounds") + 1] == "3"
 
 
 def test_prints_writes_then_fails_on_errors(monkeypatch, tmp_path):

@@ -54,6 +54,8 @@ RESULTS = ROOT / "bench" / "results"
 APPLICATION_NAME = "convo-bench-wrk"  # how the server's PostgreSQL backends are found for their CPU time
 DATABASES = ("sqlite", "postgresql")
 POSTGRESQL_URL = "postgres://postgres@127.0.0.1:5432/convo_benchwrk"
+# The options each database's subprocess is given as they were given here.
+PASSED_ON = ("seconds", "warmup", "connections", "wrk_threads", "rounds", "requests", "layouts", "workers", "threads")
 
 
 def worker_counts(text: str, *, default: int) -> list[int]:
@@ -92,6 +94,13 @@ class Command(BaseCommand):
         load.add_argument("--connections", type=int, default=16, help="wrk -c: keep-alive connections.")
         load.add_argument("--wrk-threads", type=int, default=2, help="wrk -t.")
         load.add_argument(
+            "--rounds",
+            type=int,
+            default=1,
+            help="Run the requests this many times in turn on each server (noop, read, noop, read...); each "
+            "figure is then the median round's and /ceiling the median of each round's ratio to its noop.",
+        )
+        load.add_argument(
             "--requests",
             default=",".join(wrk.REQUESTS),
             help=f"Which of {','.join(wrk.KNOWN)} to run (default: {','.join(wrk.REQUESTS)}), e.g. noop,read "
@@ -122,7 +131,7 @@ class Command(BaseCommand):
             self.wrk_path = wrk.executable()
         except wrk.WrkMissing as missing:
             raise CommandError(str(missing)) from None
-        for name in ("seconds", "connections", "wrk_threads", "workers", "threads", "messages"):
+        for name in ("seconds", "connections", "wrk_threads", "rounds", "workers", "threads", "messages"):
             if o[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be at least 1.")
         if o["warmup"] < 0:
@@ -179,7 +188,7 @@ class Command(BaseCommand):
             url = f"sqlite:///{path}"
         self.say(f"\n{wrk_report.vendor_name(vendor)}: {without_password(url)}")
         argv = [sys.executable, str(ROOT / "manage.py"), "bench_wrk", "--settings=bench.settings"]
-        for name in ("seconds", "warmup", "connections", "wrk_threads", "requests", "layouts", "workers", "threads"):
+        for name in PASSED_ON:
             argv += [f"--{name.replace('_', '-')}", str(o[name])]
         argv += ["--messages", str(o["messages"]), "--results", o["results"], "--verbosity", str(o["verbosity"])]
         with tempfile.TemporaryDirectory(prefix="bench-wrk-") as directory:
@@ -211,6 +220,7 @@ class Command(BaseCommand):
                 "connections": o["connections"],
                 "wrk_threads": o["wrk_threads"],
                 "keep_alive": True,
+                "rounds": o["rounds"],
             },
             "workers": o["workers"],
             "threads": o["threads"],
@@ -266,16 +276,21 @@ class Command(BaseCommand):
         # sends of earlier runs, a read's page was planned for a conversation
         # of 1 message: a bitmap scan of all 5,000 and a sort, 2.5x the CPU.
         growth.analyze(self.say)
+        rounds = {name: [] for name in requests}
         with server:
             self.say(f"  {workers} x {o['threads']}: gunicorn on {server.host}:{server.port}, log {log_path}")
-            for name, request in requests.items():
-                self.begin(f"    {name:<7} {o['warmup']} s warm-up, {o['seconds']} s measured ... ")
-                figures = wrk.measure(server, request, key=key, load=self.load, path=self.wrk_path)
-                layout["results"][name] = figures
-                self.say(
-                    f"{figures['rps']:>8,.0f} req/s  p50 {figures['p50_ms']:7.2f} ms  p99 {figures['p99_ms']:7.2f} ms"
-                    f"  {figures['errors']} errors"
-                )
+            for number in range(1, o["rounds"] + 1):
+                if o["rounds"] > 1:
+                    self.say(f"    round {number} of {o['rounds']}")
+                for name, request in requests.items():
+                    self.begin(f"    {name:<7} {o['warmup']} s warm-up, {o['seconds']} s measured ... ")
+                    figures = wrk.measure(server, request, key=key, load=self.load, path=self.wrk_path)
+                    rounds[name].append(figures)
+                    self.say(
+                        f"{figures['rps']:>8,.0f} req/s  p50 {figures['p50_ms']:7.2f} ms"
+                        f"  p99 {figures['p99_ms']:7.2f} ms  {figures['errors']} errors"
+                    )
+            layout["results"] = {name: wrk.combine(figures) for name, figures in rounds.items()}
             layout["rss_mb"] = wrk.rss_per_worker_mb(server)
             layout["log_problems"] = server.log_problems()[:20]
         return layout
