@@ -27,22 +27,16 @@ def parent_stretch(
     where `parent_id` names a column instead of a placeholder (a correlated
     walk: `wanted.id`).
 
-    Bounds on the parent, not `parent_id = ...`: given that equality,
-    PostgreSQL's planner holds the column constant, drops it from the ORDER
-    BY and may walk the `sent_at` index of all messages instead, filtering,
-    which reads every newer message of every other parent: a quiet
-    conversation beside one busy one read 17,403 rows for a page of 25
-    (docs/PERFORMANCE.md). Ordered by the whole key, only this index gives
-    the order. The upper bound is a row value on the index's key (the
-    first page bounds the (namespace, parent) pair, which no sent_at needs
-    to be made for: each datetime parameter costs a conversion on every
-    request); the lower bound is `parent_id >= ...` under the namespace's
-    equality, where the scan ends. PostgreSQL (15) ends a backward scan on
-    a row value's first column only: bounded below by `(namespace,
-    parent) >= (...)`, a page that found nothing of its parent (an empty
-    one, all hidden, a sent_before before its first) went on through the
-    messages of every parent before it in the namespace
-    (tests/test_stretch_ends.py).
+    Row-value bounds on the index's key, not `namespace_id = ... AND
+    parent_id = ...`: given those equalities, PostgreSQL's planner holds
+    both columns constant, drops them from the ORDER BY and may walk the
+    `sent_at` index of all messages instead, filtering, which reads every
+    newer message of every other parent: a quiet conversation beside one
+    busy one read 17,403 rows for a page of 25 (docs/PERFORMANCE.md).
+    Ordered by the whole key, only this index gives the order. The first
+    page bounds the (namespace, parent) pair from both sides, which no
+    sent_at needs to be made for: each datetime parameter costs a
+    conversion on every request.
 
     `opaque` (PostgreSQL): the parent's id and the sent_before as scalar
     subqueries, `(SELECT %s)`, which the planner does not look into. The
@@ -59,7 +53,7 @@ def parent_stretch(
     pair = f"({messages}.namespace_id, {messages}.{parent}_id)"
     key = f"({messages}.namespace_id, {messages}.{parent}_id, {messages}.sent_at)"
     upper = f"{key} < (%s, {own}, {value})" if before else f"{pair} <= (%s, {own})"
-    condition = f"{messages}.namespace_id = %s AND {messages}.{parent}_id >= {own} AND {upper}"
+    condition = f"{pair} >= (%s, {own}) AND {upper}"
     order = f"{messages}.namespace_id DESC, {messages}.{parent}_id DESC, {messages}.sent_at DESC"
     return condition, order
 

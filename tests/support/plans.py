@@ -121,37 +121,3 @@ def assert_reports_newest_first_from_parent_index(report_model, statements):
         assert f"{table}_created_idx" not in plan, plan
         assert "TEMP B-TREE" not in plan, plan
         assert not re.search(r"Sort  \(", plan), plan  # neither a Sort node nor an Incremental Sort
-
-
-def work_of(statement, *values) -> int:
-    """How much of the database one run of `statement` touched: on
-    PostgreSQL the buffers its plan hit or read (EXPLAIN (ANALYZE, BUFFERS):
-    the top node's, which counts its children's); on SQLite the
-    instructions its virtual machine ran. It runs the statement (a write
-    is undone with the test's transaction): the largest count of any node
-    of the plan, the top node's unless it touched none itself."""
-    sql, params = statement.text(), statement.prepare(values)
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            ran = [0]
-
-            def count():
-                ran[0] += 1
-                return 0  # go on
-
-            connection.connection.set_progress_handler(count, 1)
-            try:
-                cursor.execute(sql, params)
-                cursor.fetchall()
-            finally:
-                connection.connection.set_progress_handler(None, 1)
-            return ran[0]
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + sql, params)
-        plan = [row[0] for row in cursor.fetchall()]
-    executed = plan[: next((n for n, line in enumerate(plan) if line.startswith("Planning")), len(plan))]
-    counts = [
-        sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", line))
-        for line in executed
-        if line.strip().startswith("Buffers:")
-    ]
-    return max(counts, default=0)
