@@ -10,6 +10,7 @@ from convoproject.messaging.models import (
     ReportedMessageBase,
     moderation_indexes,
     ordered_message_constraints,
+    parent_index,
     report_constraints_and_indexes,
     reported_message_indexes,
 )
@@ -44,11 +45,12 @@ class Chat(models.Model):
 class Message(MessageBase):
     PARENT = "chat"
 
-    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    # Its index is parent_index()'s, (parent, sent_at), not Django's (parent).
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages", db_index=False)
 
     class Meta(MessageBase.Meta):
         constraints = ordered_message_constraints("chat")
-        indexes = moderation_indexes()
+        indexes = [*moderation_indexes(), parent_index("chat")]
 
 
 # DO_NOTHING, not CASCADE, on these two: so that messages stay fast-deletable

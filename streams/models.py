@@ -8,6 +8,7 @@ from convoproject.messaging.models import (
     ReportedMessageBase,
     moderation_indexes,
     ordered_message_constraints,
+    parent_index,
     report_constraints_and_indexes,
     reported_message_indexes,
 )
@@ -46,11 +47,12 @@ class Conversation(models.Model):
 class Message(MessageBase):
     PARENT = "conversation"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Its index is parent_index()'s, (parent, sent_at), not Django's (parent).
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
 
     class Meta(MessageBase.Meta):
         constraints = ordered_message_constraints("conversation")
-        indexes = moderation_indexes()
+        indexes = [*moderation_indexes(), parent_index("conversation")]
 
 
 # DO_NOTHING, not CASCADE, on these two: so that messages stay fast-deletable

@@ -12,7 +12,7 @@ from chats.models import Chat, Message
 from convoproject.messaging.pages import stretch_values
 from tests.support.counts import create_message_statements
 from tests.support.factories import newest_messages
-from tests.support.plans import assert_reads_unique_index
+from tests.support.plans import assert_reads_a_page_index
 from tests.support.rpc import assert_envelope
 
 SECOND = datetime.timedelta(seconds=1)
@@ -486,7 +486,7 @@ def test_error_responses_are_envelopes(api):
 
 
 @pytest.mark.parametrize("with_sent_before", [False, True])
-def test_list_messages_reads_the_unique_index(api, with_sent_before):
+def test_list_messages_reads_a_page_index(api, with_sent_before):
     chat = Chat.objects.get(id=api.chat(["alice", "bob"])["id"])
     # As in a real namespace, most of its messages belong to other chats,
     # written at the same times: only the (namespace, chat, sent_at) index
@@ -506,7 +506,7 @@ def test_list_messages_reads_the_unique_index(api, with_sent_before):
             page, values = page_statements.first, (*stretch_values(chat.namespace_id, chat.id), 25)
         else:
             page, values = page_statements.before, (*stretch_values(chat.namespace_id, chat.id, sent_before), 25)
-        assert_reads_unique_index(
+        assert_reads_a_page_index(
             Message, page, values, "chats_message_chat_sent_at_uniq", ["namespace_id", "chat_id", "sent_at"]
         )
     page = statements.pages.typed.first if sent_before is None else statements.pages.typed.before

@@ -66,6 +66,15 @@ def moderation_indexes():
     ]
 
 
+def parent_index(parent: str):
+    """(parent, sent_at), in place of the index Django makes for the foreign
+    key: it serves the cascade's `DELETE ... WHERE parent_id IN (...)` as that
+    one did, and it gives a page's order as the unique (namespace, parent,
+    sent_at) index does, so that PostgreSQL's walk of a page ends at the
+    parent's end whichever of the two it reads (pages.parent_stretch)."""
+    return models.Index(fields=[parent, "sent_at"], name="%(app_label)s_%(class)s_parent_idx")
+
+
 class Reason(models.TextChoices):
     """Why a user reports a message (CONTRACT 10)."""
 

@@ -1,7 +1,9 @@
 """The newest-first page (CONTRACT 4, 5): the newest `limit` visible messages
 of a parent sent strictly before `sent_before`, newest first. Every page is a
-backward walk of the unique (namespace, parent, sent_at) index, so its cost
-does not grow with the history (docs/PERFORMANCE.md, the growth series).
+backward walk of the unique (namespace, parent, sent_at) index or of the
+(parent, sent_at) one (messaging.models.parent_index), ending where the
+parent's messages end, so its cost does not grow with the history nor with
+the namespace (docs/PERFORMANCE.md, the growth series).
 Hidden messages are never in a page.
 """
 
@@ -21,22 +23,33 @@ def parent_stretch(
     messages: str, parent: str, parent_id: str = "%s", *, before: bool = False, opaque: bool = False
 ) -> tuple[str, str]:
     """The WHERE condition and ORDER BY that read one parent's messages
-    newest first from the unique (namespace, parent, sent_at) index and from
-    no other. Its parameters (stretch_values()): namespace, parent,
-    namespace, parent, and (`before`) the sent_before; without the parents
-    where `parent_id` names a column instead of a placeholder (a correlated
-    walk: `wanted.id`).
+    newest first from an index in their order (the unique (namespace,
+    parent, sent_at) one, or parent_index()'s (parent, sent_at)), and from
+    no other, the walk ending where the parent's messages end however few it
+    finds. Its parameters are stretch_values(); where `parent_id` names a
+    column instead of a placeholder (a correlated walk: `wanted.id`),
+    without the parent's.
 
-    Row-value bounds on the index's key, not `namespace_id = ... AND
-    parent_id = ...`: given those equalities, PostgreSQL's planner holds
-    both columns constant, drops them from the ORDER BY and may walk the
-    `sent_at` index of all messages instead, filtering, which reads every
-    newer message of every other parent: a quiet conversation beside one
-    busy one read 17,403 rows for a page of 25 (docs/PERFORMANCE.md).
-    Ordered by the whole key, only this index gives the order. The first
-    page bounds the (namespace, parent) pair from both sides, which no
-    sent_at needs to be made for: each datetime parameter costs a
-    conversion on every request.
+    Bounds on the parent, not `parent_id = ...`: given that equality,
+    PostgreSQL's planner holds the parent constant, orders by `sent_at`
+    alone and may walk the `sent_at` index of all messages, filtering, which
+    reads every newer message of every other parent: a quiet conversation
+    beside one busy one read 17,403 rows for a page of 25
+    (docs/PERFORMANCE.md). Ordered by parent and sent_at, only the two
+    indexes above give the order.
+
+    PostgreSQL: the namespace's equality; below, `parent_id >= ...`, which
+    ends a backward walk at the parent's first message; above, the row value
+    `(parent_id, sent_at) <= (..., 'infinity')` (before a sent_before, `<
+    (..., sent_before)`), where the walk starts. PostgreSQL 15 ends a walk
+    on a row value's first column only, so bounded below by
+    `(namespace_id, parent_id) >= (...)` a page that found fewer messages
+    than its size (an empty parent, the last page of any) went on through
+    the messages of every parent before it in the namespace
+    (tests/test_stretch_ends.py). SQLite: `(namespace, parent)` bounded
+    from both sides as row values (the upper one `(namespace, parent,
+    sent_at)` before a sent_before), which its index range takes whole and
+    ends at; it keeps no statistics to be misled by.
 
     `opaque` (PostgreSQL): the parent's id and the sent_before as scalar
     subqueries, `(SELECT %s)`, which the planner does not look into. The
@@ -50,25 +63,35 @@ def parent_stretch(
     for the namespace's values cost less, and the cache keeps making those."""
     value = "(SELECT %s)" if opaque else "%s"
     own = value if parent_id == "%s" else parent_id
-    pair = f"({messages}.namespace_id, {messages}.{parent}_id)"
-    key = f"({messages}.namespace_id, {messages}.{parent}_id, {messages}.sent_at)"
+    column = f"{messages}.{parent}_id"
+    order = f"{messages}.namespace_id DESC, {column} DESC, {messages}.sent_at DESC"
+    if connection.vendor == "postgresql":
+        upper = f"({column}, {messages}.sent_at) " + (f"< ({own}, {value})" if before else f"<= ({own}, 'infinity')")
+        return f"{messages}.namespace_id = %s AND {column} >= {own} AND {upper}", order
+    pair = f"({messages}.namespace_id, {column})"
+    key = f"({messages}.namespace_id, {column}, {messages}.sent_at)"
     upper = f"{key} < (%s, {own}, {value})" if before else f"{pair} <= (%s, {own})"
-    condition = f"{pair} >= (%s, {own}) AND {upper}"
-    order = f"{messages}.namespace_id DESC, {messages}.{parent}_id DESC, {messages}.sent_at DESC"
-    return condition, order
+    return f"{pair} >= (%s, {own}) AND {upper}", order
 
 
 def stretch_values(namespace_id: int, parent_id, sent_before=None) -> list:
-    """parent_stretch()'s parameters (`before` when sent_before is given),
-    the parent's id a parameter too."""
-    values = [namespace_id, parent_id, namespace_id, parent_id]
+    """parent_stretch()'s parameters on this connection (`before` when
+    sent_before is given): PostgreSQL's namespace, then the parent for each
+    of its bounds; SQLite's namespace and parent for each of its two."""
+    if connection.vendor == "postgresql":
+        values = [namespace_id, parent_id, parent_id]
+    else:
+        values = [namespace_id, parent_id, namespace_id, parent_id]
     return values if sent_before is None else [*values, sent_before]
 
 
 def stretch_fields(namespace_field, parent_field, sent_at_field, *, before: bool = False) -> list:
     """The model fields that convert stretch_values() for the database
     (convoproject.sql.Statement's params), in the same order."""
-    fields = [namespace_field, parent_field, namespace_field, parent_field]
+    if connection.vendor == "postgresql":
+        fields = [namespace_field, parent_field, parent_field]
+    else:
+        fields = [namespace_field, parent_field, namespace_field, parent_field]
     return [*fields, sent_at_field] if before else fields
 
 
@@ -157,7 +180,7 @@ class Statements:
                                 ORDER BY {lateral_order} LIMIT %s) page
             ORDER BY wanted.position, page.page_sent_at DESC""",
             # The ids: a list of UUIDs, which psycopg sends as uuid[].
-            params=[None, namespace_id, namespace_id, None],
+            params=[None, namespace_id, None],
             columns=columns,
         )
         # SQLite, which has no LATERAL: the ids as a JSON array, each joined
@@ -309,7 +332,7 @@ class Pages:
         statements, as_json = self.for_render(render)
         if connection.vendor == "postgresql":
             statement = statements.each_lateral
-            rows = statement.raw_rows(parent_ids, namespace_id, namespace_id, limit)
+            rows = statement.raw_rows(parent_ids, namespace_id, limit)
             return self._finish(statement, rows, render, as_json)
         statement = statements.each_listed
         # As SQLite stores them (UUIDField.get_db_prep_value: 32 hex digits),

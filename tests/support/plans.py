@@ -60,6 +60,27 @@ def explain(statement, *values):
 def assert_reads_unique_index(model, statement, values, constraint, columns):
     """`statement` (on `model`'s table) run with `values` reads the unique
     index of `constraint` on `columns`, in its order."""
+    assert_reads_one_of(model, statement, values, [unique_index_name(model, constraint, columns)])
+
+
+def parent_index_name(model) -> str:
+    """The (parent, sent_at) index of a message model (messaging.models.parent_index)."""
+    return f"{model._meta.db_table}_parent_idx"
+
+
+def assert_reads_a_page_index(model, statement, values, constraint, columns):
+    """`statement` reads a parent's messages of `model` in a page's order from
+    one of the two indexes that give it, the unique one of `constraint` on
+    `columns` (namespace, parent, sent_at) or the parent index (parent,
+    sent_at): either walk ends where the parent's messages end
+    (pages.parent_stretch), so which one the planner takes is its choice."""
+    names = [unique_index_name(model, constraint, columns), parent_index_name(model)]
+    assert_reads_one_of(model, statement, values, names)
+
+
+def assert_reads_one_of(model, statement, values, names):
+    """`statement` run with `values` reads one of the indexes `names` of
+    `model`'s table, in its order (no sort step)."""
     assert connection.vendor in {"postgresql", "sqlite"}
     # On a table this small the planner may prefer any plan; with scans and
     # sorts priced out it can only pick an index that both finds the rows and
@@ -67,7 +88,7 @@ def assert_reads_unique_index(model, statement, values, constraint, columns):
     # reads fewest rows: the one that fits the query best.
     price_out_scans(model._meta.db_table, incremental_sorts=True)
     plan = explain(statement, *values)
-    assert unique_index_name(model, constraint, columns) in plan, plan
+    assert any(name in plan for name in names), (names, plan)
     # The index gives the order: no sort step.
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
@@ -83,10 +104,11 @@ def explain_sql(sql):
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def assert_newest_first_from_unique_index(model, statements):
+def assert_newest_first_from_a_page_index(model, statements):
     """Each of `statements` (captured SQL reading `model`'s messages of one
     parent, newest first) reads the unique (namespace, parent, sent_at) index
-    in its order, never the `sent_at` index of all parents (tests/support/
+    or the parent index (parent, sent_at) in its order, never the `sent_at`
+    index of all parents (tests/support/
     factories.py, a_big_quiet_parent). At most the ties of one sent_at are
     sorted (PostgreSQL's Incremental Sort, SQLite's RIGHT PART of the ORDER
     BY). On PostgreSQL with the table's statistics, and with sequential scans
@@ -96,10 +118,13 @@ def assert_newest_first_from_unique_index(model, statements):
     table = model._meta.db_table
     price_out_scans(table)
     parent = f"{model.PARENT}_id"
-    index = unique_index_name(model, f"{table}_{model.PARENT}_sent_at_uniq", ["namespace_id", parent, "sent_at"])
+    indexes = [
+        unique_index_name(model, f"{table}_{model.PARENT}_sent_at_uniq", ["namespace_id", parent, "sent_at"]),
+        parent_index_name(model),
+    ]
     for sql in statements:
         plan = explain_sql(sql)
-        assert index in plan, plan
+        assert any(index in plan for index in indexes), plan
         assert f"{table}_sent_idx" not in plan, plan
         assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
         assert not re.search(r"(^|->)\s*Sort  \(", plan, re.MULTILINE), plan  # a Sort node, not Incremental
@@ -111,7 +136,7 @@ def assert_reports_newest_first_from_parent_index(report_model, statements):
     index in its order, never the created_at index of all reports, and sorts
     nothing: that index gives the whole order (created_at, then id). With the
     table's statistics, and with sequential scans and sorts priced out, as in
-    assert_newest_first_from_unique_index."""
+    assert_newest_first_from_a_page_index."""
     assert statements
     table = report_model._meta.db_table
     price_out_scans(table)
@@ -121,3 +146,37 @@ def assert_reports_newest_first_from_parent_index(report_model, statements):
         assert f"{table}_created_idx" not in plan, plan
         assert "TEMP B-TREE" not in plan, plan
         assert not re.search(r"Sort  \(", plan), plan  # neither a Sort node nor an Incremental Sort
+
+
+def work_of(statement, *values) -> int:
+    """How much of the database one run of `statement` touched: on
+    PostgreSQL the buffers its plan hit or read (EXPLAIN (ANALYZE, BUFFERS):
+    the top node's, which counts its children's); on SQLite the
+    instructions its virtual machine ran. It runs the statement (a write
+    is undone with the test's transaction): the largest count of any node
+    of the plan, the top node's unless it touched none itself."""
+    sql, params = statement.text(), statement.prepare(values)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            ran = [0]
+
+            def count():
+                ran[0] += 1
+                return 0  # go on
+
+            connection.connection.set_progress_handler(count, 1)
+            try:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+            finally:
+                connection.connection.set_progress_handler(None, 1)
+            return ran[0]
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + sql, params)
+        plan = [row[0] for row in cursor.fetchall()]
+    executed = plan[: next((n for n, line in enumerate(plan) if line.startswith("Planning")), len(plan))]
+    counts = [
+        sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", line))
+        for line in executed
+        if line.strip().startswith("Buffers:")
+    ]
+    return max(counts, default=0)
