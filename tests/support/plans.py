@@ -57,12 +57,6 @@ def explain(statement, *values):
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def assert_reads_unique_index(model, statement, values, constraint, columns):
-    """`statement` (on `model`'s table) run with `values` reads the unique
-    index of `constraint` on `columns`, in its order."""
-    assert_reads_one_of(model, statement, values, [unique_index_name(model, constraint, columns)])
-
-
 def parent_index_name(model) -> str:
     """The (parent, sent_at) index of a message model (messaging.models.parent_index)."""
     return f"{model._meta.db_table}_parent_idx"
@@ -108,12 +102,12 @@ def assert_newest_first_from_a_page_index(model, statements):
     """Each of `statements` (captured SQL reading `model`'s messages of one
     parent, newest first) reads the unique (namespace, parent, sent_at) index
     or the parent index (parent, sent_at) in its order, never the `sent_at`
-    index of all parents (tests/support/
-    factories.py, a_big_quiet_parent). At most the ties of one sent_at are
-    sorted (PostgreSQL's Incremental Sort, SQLite's RIGHT PART of the ORDER
-    BY). On PostgreSQL with the table's statistics, and with sequential scans
-    and sorts priced out, as in assert_reads_unique_index: on a test's small
-    table the planner may prefer to sort the whole parent."""
+    index of all parents (tests/support/factories.py, a_big_quiet_parent).
+    At most the ties of one sent_at are sorted (PostgreSQL's Incremental
+    Sort, SQLite's RIGHT PART of the ORDER BY). On PostgreSQL with the
+    table's statistics, and with sequential scans and sorts priced out, as
+    in assert_reads_one_of: on a test's small table the planner may prefer
+    to sort the whole parent."""
     assert statements
     table = model._meta.db_table
     price_out_scans(table)
