@@ -87,12 +87,9 @@ def stretch_values(namespace_id: int, parent_id, sent_before=None) -> list:
 
 def stretch_fields(namespace_field, parent_field, sent_at_field, *, before: bool = False) -> list:
     """The model fields that convert stretch_values() for the database
-    (convoproject.sql.Statement's params), in the same order."""
-    if connection.vendor == "postgresql":
-        fields = [namespace_field, parent_field, parent_field]
-    else:
-        fields = [namespace_field, parent_field, namespace_field, parent_field]
-    return [*fields, sent_at_field] if before else fields
+    (convoproject.sql.Statement's params), in the same order: its own
+    shape, a field in each value's place."""
+    return stretch_values(namespace_field, parent_field, sent_at_field if before else None)
 
 
 def packed(sql: str, names) -> str:
