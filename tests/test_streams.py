@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from convoproject.messaging.pages import stretch_values, unpack
+from convoproject.messaging.pages import each_values, stretch_values, unpack
 from convoproject.rpc.timestamps import format_timestamp
 from convoproject.tenants.models import Namespace
 from streams import serializers as stream_serializers
@@ -1290,7 +1290,7 @@ def test_recent_messages_reads_each_conversation_from_a_page_index(api):
     rpc_statements, as_json = statements.pages.for_render(stream_serializers.render_message_rows)
     assert as_json  # the RPC's rows are the database's JSON
     for lateral in (statements.pages.typed.each_lateral, rpc_statements.each_lateral):
-        plan = explain(lateral, [uuid.UUID(c) for c in convs], namespace.pk, 3)
+        plan = explain(lateral, *each_values(namespace.pk, [uuid.UUID(c) for c in convs]), 3)
         assert any(f"Index Scan Backward using {index}" in plan for index in PAGE_INDEXES), plan
         assert "Seq Scan on streams_message" not in plan, plan
         # Only the answer (at most 3 per conversation) is sorted, by position.

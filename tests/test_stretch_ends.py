@@ -27,19 +27,21 @@ from django.utils import timezone
 from chats import statements as chat_statements
 from chats.models import Chat, members_key_of
 from chats.serializers import render_message_rows as render_chat_rows
-from convoproject.messaging.pages import stretch_values
+from convoproject.messaging.pages import each_values, stretch_values
 from streams import statements as stream_statements
 from streams.models import Conversation
 from streams.serializers import render_message_rows
 from tests.support import factories
-from tests.support.plans import work_of
+from tests.support.plans import generic_work_of, work_of
 
 BEFORE = 6000  # messages of the parents just before and just after, in the index
 # Work of a page that reads nothing of another parent: an index descent and
-# its leaf on PostgreSQL (a few buffers), a few hundred instructions on
-# SQLite; walking the 6,000 messages of a parent beside it costs over 30
-# buffers, tens of thousands of instructions.
-LIMIT = {"postgresql": 12, "sqlite": 500}
+# its leaf on PostgreSQL, and the parent's namespace read by its primary key
+# (CreateMessage's claim: its own lookup of the parent's row too), a few
+# buffers; a few hundred instructions on SQLite. Walking the 6,000 messages
+# of a parent beside it costs over 30 buffers, tens of thousands of
+# instructions.
+LIMIT = {"postgresql": 16, "sqlite": 500}
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +77,16 @@ def assert_small(statement, *values):
     assert work < LIMIT[connection.vendor], (work, statement.text())
 
 
+def assert_small_as_planned_once(statement, *values):
+    """assert_small(), and on PostgreSQL the same for the plan its plan cache
+    keeps once the statement is prepared on a connection (the generic one),
+    which is what nearly every request runs."""
+    assert_small(statement, *values)
+    if connection.vendor == "postgresql":
+        work = generic_work_of(statement, *values)
+        assert work < LIMIT["postgresql"], (work, statement.text())
+
+
 @pytest.mark.parametrize("rendered", [False, True], ids=["shell", "rpc"])
 def test_a_page_of_nothing_stops_at_its_conversation(conversations, rendered):
     namespace, busy, empty, hidden, later = conversations
@@ -98,7 +110,7 @@ def test_recent_messages_of_empty_conversations_stop_at_each(conversations):
     assert pages.first_of_each(namespace.pk, [empty.pk, hidden.pk], limit=25) == []
     statements = pages.typed
     if connection.vendor == "postgresql":
-        assert_small(statements.each_lateral, [empty.pk, hidden.pk], namespace.pk, 25)
+        assert_small_as_planned_once(statements.each_lateral, *each_values(namespace.pk, [empty.pk, hidden.pk]), 25)
     else:
         listed = f'["{empty.pk.hex}", "{hidden.pk.hex}"]'
         assert_small(statements.each_listed, listed, namespace.pk, 25)
@@ -131,6 +143,47 @@ def test_a_chat_page_of_nothing_stops_at_its_chat():
     assert pages.page(namespace.pk, empty.pk, render=render_chat_rows) == []
     for statements in (pages.typed, pages.for_render(render_chat_rows)[0]):
         assert_small(statements.first, *stretch_values(namespace.pk, empty.pk), 25)
+
+
+@pytest.mark.parametrize("rendered", [False, True], ids=["shell", "rpc"])
+def test_another_namespaces_busy_conversation_is_not_walked(conversations, rendered):
+    """A page asked in one namespace for a conversation of another reads
+    nothing of it: found through the parent index (parent, sent_at), which
+    has no namespace in it, PostgreSQL's generic plan walked every message
+    of that conversation, filtering each out by its namespace (200,000
+    messages: 4,832 buffers, 32 ms), to answer that there is no such
+    conversation; RecentMessages likewise for each such id. Any API key
+    holding one busy conversation's id of another namespace could ask that
+    again and again. The walk runs only for a parent of the namespace
+    (pages.parent_stretch)."""
+    _, busy, _, _, _ = conversations
+    elsewhere = factories.ns("elsewhere")
+    pages = stream_statements.pages
+    render = render_message_rows if rendered else None
+    statements = pages.for_render(render)[0] if rendered else pages.typed
+    assert pages.page(elsewhere.pk, busy.pk, render=render) is None
+    assert pages.first_of_each(elsewhere.pk, [busy.pk], limit=25, render=render) == []
+    assert_small_as_planned_once(statements.first, *stretch_values(elsewhere.pk, busy.pk), 25)
+    later = factories.BASE + datetime.timedelta(days=2)
+    assert_small_as_planned_once(statements.before, *stretch_values(elsewhere.pk, busy.pk, later), 25)
+    if connection.vendor == "postgresql":
+        assert_small_as_planned_once(statements.each_lateral, *each_values(elsewhere.pk, [busy.pk]), 25)
+    else:
+        assert_small(statements.each_listed, f'["{busy.pk.hex}"]', elsewhere.pk, 25)
+    assert stream_statements.messages.create(elsewhere.pk, busy.pk, author_id="mallory", text="hi") is None
+
+
+def test_another_namespaces_busy_chat_is_not_walked():
+    namespace, elsewhere = factories.ns("stretch"), factories.ns("elsewhere")
+    users = ["alice", "bob"]
+    busy = Chat.objects.create(namespace=namespace, user_ids=users, members_key=members_key_of(users))
+    factories.add(busy, BEFORE, step=datetime.timedelta(seconds=1))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE" if connection.vendor == "sqlite" else "ANALYZE chats_message")
+    pages = chat_statements.pages
+    assert pages.page(elsewhere.pk, busy.pk, render=render_chat_rows) is None
+    for statements in (pages.typed, pages.for_render(render_chat_rows)[0]):
+        assert_small_as_planned_once(statements.first, *stretch_values(elsewhere.pk, busy.pk), 25)
 
 
 @pytest.mark.parametrize("app", ["streams", "chats"])

@@ -108,7 +108,7 @@ class Appender:
         namespace_field, parent_field, sent_at = fields_of(message_model, "namespace", parent, "sent_at")
         newest_params = stretch_fields(namespace_field, parent_field, sent_at)
         parent_params = fields_of(parent_model, "namespace", "id")
-        where, order = parent_stretch("m", parent)
+        where, order = parent_stretch("m", parent, parents=parents)
 
         def newest(plus=""):
             # The end of the parent's stretch of the unique index, however

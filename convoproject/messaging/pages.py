@@ -20,7 +20,7 @@ PAGE_COLUMNS = ("id", "author_id", "{parent}", "text", "sent_at")
 
 
 def parent_stretch(
-    messages: str, parent: str, parent_id: str = "%s", *, before: bool = False, opaque: bool = False
+    messages: str, parent: str, parent_id: str = "%s", *, parents: str, before: bool = False, opaque: bool = False
 ) -> tuple[str, str]:
     """The WHERE condition and ORDER BY that read one parent's messages
     newest first from an index in their order (the unique (namespace,
@@ -51,6 +51,14 @@ def parent_stretch(
     sent_at)` before a sent_before), which its index range takes whole and
     ends at; it keeps no statistics to be misled by.
 
+    PostgreSQL, last: the walk runs only for a parent of the namespace (its
+    namespace read by `parents`' primary key, which the planner makes a
+    one-time filter). The parent index has no namespace in it: given another
+    namespace's parent, a walk of it read every message of that parent,
+    filtering each out by its namespace, to find none (200,000 messages:
+    4,832 buffers, 32 ms; tests/test_stretch_ends.py). SQLite's row values
+    can only be walked in the unique index, the namespace first.
+
     `opaque` (PostgreSQL): the parent's id and the sent_before as scalar
     subqueries, `(SELECT %s)`, which the planner does not look into. The
     plans made for each run's values then cost what the plan made for none
@@ -67,7 +75,13 @@ def parent_stretch(
     order = f"{messages}.namespace_id DESC, {column} DESC, {messages}.sent_at DESC"
     if connection.vendor == "postgresql":
         upper = f"({column}, {messages}.sent_at) " + (f"< ({own}, {value})" if before else f"<= ({own}, 'infinity')")
-        return f"{messages}.namespace_id = %s AND {column} >= {own} AND {upper}", order
+        # The parent's namespace by its primary key alone, compared outside:
+        # with the namespace beside the id, the planner could as well walk
+        # the namespace's parents for it. The id seen, not opaque: one row
+        # to any plan.
+        owner = f"(SELECT owned.namespace_id FROM {parents} AS owned WHERE owned.id = {parent_id})"
+        owned = f"{owner} = %s"
+        return f"{messages}.namespace_id = %s AND {column} >= {own} AND {upper} AND {owned}", order
     pair = f"({messages}.namespace_id, {column})"
     key = f"({messages}.namespace_id, {column}, {messages}.sent_at)"
     upper = f"{key} < (%s, {own}, {value})" if before else f"{pair} <= (%s, {own})"
@@ -76,13 +90,22 @@ def parent_stretch(
 
 def stretch_values(namespace_id: int, parent_id, sent_before=None) -> list:
     """parent_stretch()'s parameters on this connection (`before` when
-    sent_before is given): PostgreSQL's namespace, then the parent for each
-    of its bounds; SQLite's namespace and parent for each of its two."""
+    sent_before is given): PostgreSQL's namespace, the parent for each of
+    its bounds (the sent_before after them), then the parent and the
+    namespace it must be of; SQLite's namespace and parent for each of its
+    two (the sent_before last)."""
     if connection.vendor == "postgresql":
-        values = [namespace_id, parent_id, parent_id]
-    else:
-        values = [namespace_id, parent_id, namespace_id, parent_id]
+        bounds = [namespace_id, parent_id, parent_id]
+        before = [] if sent_before is None else [sent_before]
+        return [*bounds, *before, parent_id, namespace_id]
+    values = [namespace_id, parent_id, namespace_id, parent_id]
     return values if sent_before is None else [*values, sent_before]
+
+
+def each_values(namespace_id: int, parent_ids: list) -> list:
+    """Statements.each_lateral's parameters but its LIMIT (PostgreSQL): the
+    ids, then the namespace of the stretch and the one each parent must be of."""
+    return [parent_ids, namespace_id, namespace_id]
 
 
 def stretch_fields(namespace_field, parent_field, sent_at_field, *, before: bool = False) -> list:
@@ -126,6 +149,7 @@ class Statements:
     def __init__(
         self,
         messages: str,
+        parents: str,
         parent: str,
         select_list: str,
         columns,
@@ -152,19 +176,19 @@ class Statements:
 
         # {messages}.sent_at, the column: SQLite would take a bare `sent_at`
         # in ORDER BY for the select list's (e.g. the stored text).
-        where, order = parent_stretch(messages, parent, opaque=opaque_values)
+        where, order = parent_stretch(messages, parent, parents=parents, opaque=opaque_values)
         self.first = page_statement(
             page(f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s"),
             params=[*stretch_fields(*fields), None],
             columns=() if packed_rows else columns,
         )
-        where, order = parent_stretch(messages, parent, before=True, opaque=opaque_values)
+        where, order = parent_stretch(messages, parent, parents=parents, before=True, opaque=opaque_values)
         self.before = page_statement(
             page(f"{select} WHERE {where} AND NOT hidden ORDER BY {order} LIMIT %s"),
             params=[*stretch_fields(*fields, before=True), None],
             columns=() if packed_rows else columns,
         )
-        lateral_where, lateral_order = parent_stretch(messages, parent, "wanted.id")
+        lateral_where, lateral_order = parent_stretch(messages, parent, "wanted.id", parents=parents)
         # PostgreSQL: the page of each of many parents in one statement, a
         # LATERAL join over the ids in the order given. Planned for its values
         # (not `opaque_values`): made for none, its plan walked the namespace's
@@ -177,7 +201,7 @@ class Statements:
                                 ORDER BY {lateral_order} LIMIT %s) page
             ORDER BY wanted.position, page.page_sent_at DESC""",
             # The ids: a list of UUIDs, which psycopg sends as uuid[].
-            params=[None, namespace_id, None],
+            params=[None, namespace_id, namespace_id, None],
             columns=columns,
         )
         # SQLite, which has no LATERAL: the ids as a JSON array, each joined
@@ -254,12 +278,13 @@ class Pages:
 
     def __init__(self, message_model, parent_model):
         self.parent = message_model.PARENT
-        self.messages, parents = message_model._meta.db_table, parent_model._meta.db_table
+        self.messages, self.parents = message_model._meta.db_table, parent_model._meta.db_table
         self.columns = columns_of(message_model, *(name.format(parent=self.parent) for name in PAGE_COLUMNS))
         self.column_names = tuple(name for name, _ in self.columns)
         self.fields = fields_of(message_model, "namespace", self.parent, "sent_at")
         self.typed = Statements(
             self.messages,
+            self.parents,
             self.parent,
             ", ".join(self.column_names),
             self.columns,
@@ -268,7 +293,7 @@ class Pages:
         )
         # Only for an empty page: is there such a parent at all?
         self.parent_exists = Statement(
-            f"SELECT 1 FROM {parents} WHERE namespace_id = %s AND id = %s",
+            f"SELECT 1 FROM {self.parents} WHERE namespace_id = %s AND id = %s",
             params=fields_of(parent_model, "namespace", "id"),
         )
         self._by_select = {}  # a renderer's select list -> (its Statements, as JSON)
@@ -286,6 +311,7 @@ class Pages:
             vendor = connection.vendor
             statements = Statements(
                 self.messages,
+                self.parents,
                 self.parent,
                 select_list,
                 columns,
@@ -329,7 +355,7 @@ class Pages:
         statements, as_json = self.for_render(render)
         if connection.vendor == "postgresql":
             statement = statements.each_lateral
-            rows = statement.raw_rows(parent_ids, namespace_id, limit)
+            rows = statement.raw_rows(*each_values(namespace_id, parent_ids), limit)
             return self._finish(statement, rows, render, as_json)
         statement = statements.each_listed
         # As SQLite stores them (UUIDField.get_db_prep_value: 32 hex digits),

@@ -166,7 +166,12 @@ def work_of(statement, *values) -> int:
                 connection.connection.set_progress_handler(None, 1)
             return ran[0]
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + sql, params)
-        plan = [row[0] for row in cursor.fetchall()]
+        return buffers_of([row[0] for row in cursor.fetchall()])
+
+
+def buffers_of(plan: list) -> int:
+    """The largest buffer count of any node of an EXPLAIN (ANALYZE, BUFFERS)
+    plan's lines, its planning left out."""
     executed = plan[: next((n for n, line in enumerate(plan) if line.startswith("Planning")), len(plan))]
     counts = [
         sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", line))
@@ -174,3 +179,28 @@ def work_of(statement, *values) -> int:
         if line.strip().startswith("Buffers:")
     ]
     return max(counts, default=0)
+
+
+def generic_work_of(statement, *values) -> int:
+    """PostgreSQL: work_of() for the plan PostgreSQL's plan cache keeps for
+    `statement` on a connection once psycopg has prepared it (after
+    DB_PREPARE_THRESHOLD runs): the generic plan, made for no values. The
+    statement is run until prepared, then EXPLAIN (ANALYZE, BUFFERS) EXECUTE
+    of its prepared name under `plan_cache_mode = force_generic_plan` for
+    the rest of the test's transaction; the largest count of any node."""
+    import psycopg.sql
+
+    assert connection.vendor == "postgresql"
+    sql, params = statement.text(), statement.prepare(values)
+    raw = connection.connection  # psycopg's: the values as SQL literals, as it would send them
+    numbers = iter(range(1, len(params) + 1))
+    as_sent = re.sub(r"%s", lambda _: f"${next(numbers)}", sql).replace("%%", "%")  # as psycopg sends it
+    with connection.cursor() as cursor:
+        for _ in range(raw.prepare_threshold + 1):
+            cursor.execute(sql, params)
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE statement = %s", [as_sent])
+        (name,) = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        literals = ", ".join(psycopg.sql.Literal(value).as_string(raw) for value in params)
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) EXECUTE {name}({literals})")
+        return buffers_of([row[0] for row in cursor.fetchall()])
