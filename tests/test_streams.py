@@ -1416,8 +1416,9 @@ def test_pages_are_planned_once_per_connection_on_postgresql(api):
     and their size is written in (pages.parent_stretch, SizedPage): after
     its first runs on a connection, each page statement is prepared
     (DB_PREPARE_THRESHOLD) and PostgreSQL's plan cache runs one generic
-    plan, not a new plan for every page. Through the RPC: a first page and a
-    page before a time."""
+    plan, not a new plan for every page. Through the RPC: a first page, a
+    page before a time, and RecentMessages' pages (its ids and namespace
+    opaque too)."""
     conversations = [api.conversation()["id"] for _ in range(3)]
     for conversation_id in conversations:
         orm_messages(conversation_id, 30)  # the others: the page is not all there is
@@ -1427,6 +1428,7 @@ def test_pages_are_planned_once_per_connection_on_postgresql(api):
             LIST_MSGS,
             {"conversation_id": conversations[0], "sent_before": fmt_ts(BASE + datetime.timedelta(seconds=20))},
         ),
+        "recent": (RECENT, {"conversation_ids": conversations, "limit_per_conversation": 5}),
     }
     planned = {}
     for name, (method, body) in pages.items():

@@ -68,9 +68,16 @@ def parent_stretch(
     (docs/PERFORMANCE.md, "the seventh session"). The namespace stays a
     value it sees: where the plan made for none would read the namespace
     through its `sent_at` index and sort it (a small table), the plans made
-    for the namespace's values cost less, and the cache keeps making those."""
+    for the namespace's values cost less, and the cache keeps making those.
+    In a correlated walk, whose parent is a column, `opaque` hides the
+    namespace instead (RecentMessages' LATERAL: seen, it kept PostgreSQL
+    planning for each run's values), and each parent's walk is one of the
+    parent index whatever the namespace, ended for a parent of another
+    namespace by the condition above."""
     value = "(SELECT %s)" if opaque else "%s"
-    own = value if parent_id == "%s" else parent_id
+    correlated = parent_id != "%s"
+    own = parent_id if correlated else value
+    namespace = value if correlated else "%s"
     column = f"{messages}.{parent}_id"
     order = f"{messages}.namespace_id DESC, {column} DESC, {messages}.sent_at DESC"
     if connection.vendor == "postgresql":
@@ -81,7 +88,7 @@ def parent_stretch(
         # to any plan.
         owner = f"(SELECT owned.namespace_id FROM {parents} AS owned WHERE owned.id = {parent_id})"
         owned = f"{owner} = %s"
-        return f"{messages}.namespace_id = %s AND {column} >= {own} AND {upper} AND {owned}", order
+        return f"{messages}.namespace_id = {namespace} AND {column} >= {own} AND {upper} AND {owned}", order
     pair = f"({messages}.namespace_id, {column})"
     key = f"({messages}.namespace_id, {column}, {messages}.sent_at)"
     upper = f"{key} < (%s, {own}, {value})" if before else f"{pair} <= (%s, {own})"
@@ -188,14 +195,18 @@ class Statements:
             params=[*stretch_fields(*fields, before=True), None],
             columns=() if packed_rows else columns,
         )
-        lateral_where, lateral_order = parent_stretch(messages, parent, "wanted.id", parents=parents)
+        lateral_where, lateral_order = parent_stretch(
+            messages, parent, "wanted.id", parents=parents, opaque=opaque_values
+        )
         # PostgreSQL: the page of each of many parents in one statement, a
-        # LATERAL join over the ids in the order given. Planned for its values
-        # (not `opaque_values`): made for none, its plan walked the namespace's
-        # `sent_at` index and sorted it for each id, on a test's small table.
-        self.each_lateral = Statement(
+        # LATERAL join over the ids in the order given. With opaque values
+        # the ids and the namespace too are scalar subqueries and the pages'
+        # size is written in, so that its plan is kept as a page's is
+        # (docs/PERFORMANCE.md, "the eleventh session").
+        ids = "(SELECT %s::uuid[])" if opaque_values else "%s::uuid[]"
+        self.each_lateral = page_statement(
             f"""SELECT page.{", page.".join(name for name, _ in columns)}
-            FROM unnest(%s::uuid[]) WITH ORDINALITY AS wanted (id, position)
+            FROM unnest({ids}) WITH ORDINALITY AS wanted (id, position)
             CROSS JOIN LATERAL (SELECT {select_list}, sent_at AS page_sent_at FROM {messages}
                                 WHERE {lateral_where} AND NOT hidden
                                 ORDER BY {lateral_order} LIMIT %s) page
@@ -239,17 +250,19 @@ class Statements:
 
 
 class SizedPage(Statement):
-    """A page statement whose last value, the page's size, is written into
-    its text as a number: one Statement for each size, made when first used
-    (at most Limit.MAXIMUM). With the stretch's values opaque
-    (parent_stretch), its plan is then one PostgreSQL's plan cache keeps:
-    the same for any parent. text() and prepare() are the form with the size
-    a parameter, as EXPLAIN takes it."""
+    """A page statement whose last value, the pages' size (its last
+    placeholder, a LIMIT's), is written into its text as a number: one
+    Statement for each size, made when first used (at most Limit.MAXIMUM).
+    With the stretch's values opaque (parent_stretch), its plan is then one
+    PostgreSQL's plan cache keeps: the same for any parent. text() and
+    prepare() are the form with the size a parameter, as EXPLAIN takes it."""
 
     def __init__(self, sql: str, *, params, columns=()):
-        if not sql.endswith(" LIMIT %s"):
-            raise ValueError(f"a page statement ends with its LIMIT: {sql}")
+        head, limit, tail = sql.rpartition(" LIMIT %s")
+        if not limit or "%s" in tail:
+            raise ValueError(f"a page statement's last placeholder is its LIMIT: {sql}")
         super().__init__(sql, params=params, columns=columns)
+        self._head, self._tail = head, tail
         self._columns = tuple(columns)
         self._sized = {}
 
@@ -257,7 +270,7 @@ class SizedPage(Statement):
         """The statement of pages of `limit` rows."""
         found = self._sized.get(limit)
         if found is None:
-            text = f"{self.sql.removesuffix(' %s')} {int(limit)}"
+            text = f"{self._head} LIMIT {int(limit)}{self._tail}"
             found = self._sized[limit] = Statement(text, params=self.param_fields[:-1], columns=self._columns)
         return found
 
