@@ -109,9 +109,11 @@ def stretch_values(namespace_id: int, parent_id, sent_before=None) -> list:
     return values if sent_before is None else [*values, sent_before]
 
 
-def each_values(namespace_id: int, parent_ids: list) -> list:
+def each_values(namespace_id: int, parent_ids: list | None) -> list:
     """Statements.each_lateral's parameters but its LIMIT (PostgreSQL): the
-    ids, then the namespace of the stretch and the one each parent must be of."""
+    ids, then the namespace of the stretch and the one each parent must be of.
+    Given fields, the fields that convert them (None for the ids, sent as
+    they are)."""
     return [parent_ids, namespace_id, namespace_id]
 
 
@@ -212,7 +214,7 @@ class Statements:
                                 ORDER BY {lateral_order} LIMIT %s) page
             ORDER BY wanted.position, page.page_sent_at DESC""",
             # The ids: a list of UUIDs, which psycopg sends as uuid[].
-            params=[None, namespace_id, namespace_id, None],
+            params=[*each_values(namespace_id, None), None],
             columns=columns,
         )
         # SQLite, which has no LATERAL: the ids as a JSON array, each joined
