@@ -27,7 +27,7 @@ import datetime
 import json
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse
 from django.urls import path
 from django.utils import timezone
@@ -193,7 +193,19 @@ def noop(request):
     return HttpResponse(b"{}", content_type="application/json")
 
 
+@csrf_exempt
+def trip(request):
+    """The noop plus one `SELECT 1` through Django's cursor: what any view that
+    asks the database anything pays before its own statement (on PostgreSQL,
+    a round trip and a backend's wake-up; on SQLite, a call into the library)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return HttpResponse(b"{}", content_type="application/json")
+
+
 urlpatterns = [
     path(URL_PREFIX + "noop", noop),
+    path(URL_PREFIX + "trip", trip),
     *(path(URL_PREFIX + rpc, view) for rpc, view in FLOORS.items()),
 ]

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BARS = {
     "send": "tab:blue",
     "read": "tab:green",
+    "trip": "tab:cyan",
     "floor": "tab:olive",
     "create": "tab:orange",
     "refused": "tab:red",

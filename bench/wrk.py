@@ -21,7 +21,7 @@ SCRIPT = Path(__file__).with_name("wrk.lua")
 MARK = "bench_wrk "
 INSTALL = "apt-get install wrk"
 REQUESTS = ("noop", "read", "send", "create")  # the default runs, in order; noop is the ceiling
-ASKED_ONLY = ("floor", "refused")  # run only when --requests names them
+ASKED_ONLY = ("trip", "floor", "refused")  # run only when --requests names them
 KNOWN = REQUESTS + ASKED_ONLY
 # The shape of a key (convoproject.tenants.keys: "cvk_" and 43 characters) that no database holds.
 WRONG_KEY = "cvk_" + "wrong-key-" * 4 + "wro"
@@ -30,6 +30,7 @@ DESCRIPTIONS = {
     "read": "Streams/ListMessages, the newest 25 of a conversation of 5,000 messages",
     "send": "Streams/CreateMessage, every connection into one conversation",
     "create": "Streams/CreateConversation, a new conversation per request",
+    "trip": "the noop plus one SELECT 1 through Django's cursor: the least a view that asks the database pays",
     "floor": "the read's floor: its SQL and rendering in a plain Django view (bench/floors.py), no DRF",
     "refused": "Streams/ListMessages with a wrong API key, each one looked up and answered 401",
 }
@@ -67,11 +68,12 @@ def version(path: str) -> str:
     return first[0].removeprefix("wrk ").split(" Copyright")[0].strip() if first else "unknown"
 
 
-def noop_path() -> str:
-    """The bench's no-SQL view, where bench/floors.py mounts it."""
+def view_path(name: str) -> str:
+    """Where bench/floors.py mounts its view `name` ("noop", "trip")."""
     from bench import floors  # Django's models: not for bench.plot_wrk, which imports this module
 
-    return "/" + next(str(p.pattern) for p in floors.urlpatterns if p.callback is floors.noop)
+    view = getattr(floors, name)
+    return "/" + next(str(p.pattern) for p in floors.urlpatterns if p.callback is view)
 
 
 def floor_path(rpc: str) -> str:
@@ -92,13 +94,14 @@ class Request:
 def requests(*, read_id: str, send_id: str, limit: int = 25) -> dict[str, Request]:
     """Every request, in KNOWN's order."""
     return {
-        "noop": Request(noop_path(), {}),
+        "noop": Request(view_path("noop"), {}),
         "read": Request("/protobuf/Streams/ListMessages", {"conversation_id": read_id, "limit": limit}),
         "send": Request(
             "/protobuf/Streams/CreateMessage",
             {"conversation_id": send_id, "author_id": "wrk", "text": "Hello from wrk, one of many."},
         ),
         "create": Request("/protobuf/Streams/CreateConversation", {"group_id": "bench-wrk", "topic": "made by wrk"}),
+        "trip": Request(view_path("trip"), {}),
         "floor": Request(floor_path("Streams/ListMessages"), {"conversation_id": read_id, "limit": limit}),
         "refused": Request(
             "/protobuf/Streams/ListMessages",

@@ -189,8 +189,9 @@ def test_every_hot_rpc_has_a_floor_and_a_case_here():
 
 def test_the_product_installs_no_bench_and_mounts_no_floor(client, settings):
     assert "bench" not in settings.INSTALLED_APPS and settings.ROOT_URLCONF == "convoproject.urls"
-    assert client.post("/bench-floor/noop").status_code == 404
-    assert resolve("/bench-floor/noop", urlconf="bench.urls").func is floors.noop  # bench.settings' URLconf
+    for view in (floors.noop, floors.trip):
+        assert client.post(f"/bench-floor/{view.__name__}").status_code == 404
+        assert resolve(f"/bench-floor/{view.__name__}", urlconf="bench.urls").func is view  # bench.settings' URLconf
 
 
 @pytest.mark.django_db(transaction=True)

@@ -93,9 +93,9 @@ def test_wrk_command_line():
     ]
 
 
-def test_noop_path_is_the_floors_noop_view():
-    path = wrk.noop_path()
-    assert resolve(path, urlconf="bench.urls").func is floors.noop
+def test_view_path_is_where_the_floors_mount_the_view():
+    assert resolve(wrk.view_path("noop"), urlconf="bench.urls").func is floors.noop
+    assert resolve(wrk.view_path("trip"), urlconf="bench.urls").func is floors.trip
 
 
 # ---------------------------------------------------------------- the data
@@ -124,7 +124,7 @@ def test_seed_makes_5000_messages_and_one_key():
 def test_the_requests_answer_200_and_the_wrong_key_401(client):
     seeded = wrk_data.seed(messages=30, log=lambda text: None)
     requests = wrk.requests(read_id=seeded.read_id, send_id=seeded.send_id)
-    assert list(requests) == list(wrk.KNOWN) == [*wrk.REQUESTS, "floor", "refused"]
+    assert list(requests) == list(wrk.KNOWN) == [*wrk.REQUESTS, "trip", "floor", "refused"]
     assert set(wrk.DESCRIPTIONS) == set(wrk.KNOWN)
     for name, request in requests.items():
         key = request.key or seeded.key
@@ -141,6 +141,17 @@ def test_the_requests_answer_200_and_the_wrong_key_401(client):
             assert len(response.json()["messages"]) == 25
     assert requests["floor"].body == requests["read"].body and requests["floor"].path.startswith("/bench-floor/")
     assert Message.objects.filter(conversation_id=seeded.send_id).count() == 1
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF="bench.urls")
+def test_the_trip_is_the_noop_plus_one_statement(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        noop = client.post(wrk.view_path("noop"), "{}", "application/json")
+    with django_assert_num_queries(1) as captured:
+        trip = client.post(wrk.view_path("trip"), "{}", "application/json")
+    assert captured.captured_queries[0]["sql"] == "SELECT 1"
+    assert (trip.status_code, trip.content) == (noop.status_code, noop.content) == (200, b"{}")
 
 
 # ---------------------------------------------------------------- tables
@@ -408,7 +419,7 @@ def test_refuses_without_wrk_which(monkeypatch):
 def test_refuses_requests_it_does_not_know(monkeypatch):
     monkeypatch.setattr(wrk, "executable", lambda: "/usr/bin/wrk")
     for asked in ("noop,reed", " , "):
-        with pytest.raises(CommandError, match="--requests takes some of noop,read,send,create,floor,refused"):
+        with pytest.raises(CommandError, match="--requests takes some of noop,read,send,create,trip,floor,refused"):
             call_command(bench_wrk.Command(), requests=asked, stdout=StringIO(), stderr=StringIO())
 
 

@@ -17,8 +17,8 @@ DATABASE_URL when a process starts), which:
    that many), --threads threads each, boots the service as `make serve`
    does (tests.support.server.Server, with bench.settings for the noop view)
    and runs wrk (bench/wrk.py, bench/wrk.lua) on noop, read, send and create
-   (and, when --requests names them, floor: the read's floor view, and
-   refused: the read with a wrong key) in turn: a --warmup s run, then
+   (and, when --requests names them, trip: the noop plus one `SELECT 1`,
+   floor: the read's floor view, and refused: the read with a wrong key) in turn: a --warmup s run, then
    --seconds measured, -c --connections -t --wrk-threads, keep-alive;
    reads the server's CPU per request and then each worker's RSS;
 3. hands its figures back as JSON.
@@ -104,8 +104,8 @@ class Command(BaseCommand):
             "--requests",
             default=",".join(wrk.REQUESTS),
             help=f"Which of {','.join(wrk.KNOWN)} to run (default: {','.join(wrk.REQUESTS)}), e.g. noop,read "
-            "for an A/B; floor: the read's SQL and rendering in a plain Django view; refused: reads with a "
-            "wrong API key, what refusing costs.",
+            "for an A/B; trip: the noop plus one SELECT 1; floor: the read's SQL and rendering in a plain "
+            "Django view; refused: reads with a wrong API key, what refusing costs.",
         )
         server = parser.add_argument_group("server")
         server.add_argument("--layouts", default="default,1", help="Numbers of workers, 'default' being --workers.")
