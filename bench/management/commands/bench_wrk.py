@@ -18,9 +18,10 @@ DATABASE_URL when a process starts), which:
    does (tests.support.server.Server, with bench.settings for the noop view)
    and runs wrk (bench/wrk.py, bench/wrk.lua) on noop, read, send and create
    (and, when --requests names them, trip: the noop plus one `SELECT 1`,
-   floor: the read's floor view, and refused: the read with a wrong key) in turn: a --warmup s run, then
-   --seconds measured, -c --connections -t --wrk-threads, keep-alive;
-   reads the server's CPU per request and then each worker's RSS;
+   floor: the read's floor view, and refused: the read with a wrong key)
+   in turn: a --warmup s run, then --seconds measured, -c --connections -t
+   --wrk-threads, keep-alive; reads the server's CPU per request and then
+   each worker's RSS;
 3. hands its figures back as JSON.
 
 This one prints a table per database and a summary beside the reference
