@@ -68,19 +68,25 @@ def version(path: str) -> str:
     return first[0].removeprefix("wrk ").split(" Copyright")[0].strip() if first else "unknown"
 
 
-def view_path(name: str) -> str:
-    """Where bench/floors.py mounts its view `name` ("noop", "trip")."""
+def _mounted_at(view) -> str:
+    """Where bench/floors.py mounts `view`."""
     from bench import floors  # Django's models: not for bench.plot_wrk, which imports this module
 
-    view = getattr(floors, name)
     return "/" + next(str(p.pattern) for p in floors.urlpatterns if p.callback is view)
+
+
+def view_path(name: str) -> str:
+    """Where bench/floors.py mounts its view `name` ("noop", "trip")."""
+    from bench import floors
+
+    return _mounted_at(getattr(floors, name))
 
 
 def floor_path(rpc: str) -> str:
     """Where bench/floors.py mounts the floor of `rpc` ("Streams/ListMessages")."""
     from bench import floors
 
-    return "/" + next(str(p.pattern) for p in floors.urlpatterns if p.callback is floors.FLOORS[rpc])
+    return _mounted_at(floors.FLOORS[rpc])
 
 
 @dataclasses.dataclass(frozen=True)
